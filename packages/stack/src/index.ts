@@ -1,0 +1,21 @@
+/**
+ * @shallot/stack: the callable, the onion, the error boundary and the mechanisms every
+ * Shallot package shares.
+ *
+ * @module
+ */
+export { defaultOnError, type ErrorListener, getError } from './boundary.js'
+export { type ConnectMiddleware, type ConnectNext, fromConnect, toConnect } from './connect.js'
+export { type FinishedListener, type HeadersListener, onFinished, onHeaders } from './hooks.js'
+export { HttpError, type HttpErrorOptions, isHttpError } from './http-error.js'
+export { getBasePath, getOriginalUrl, getPath } from './path.js'
+export {
+  type ClientInfo,
+  type ForwardedHeader,
+  getClient,
+  type TrustProxyOptions,
+  trustProxy,
+} from './proxy.js'
+export { type MountOptions, mount, type StackOptions, stack, when } from './stack.js'
+export type { Handler, Layer, Middleware } from './types.js'
+export { appendVary } from './vary.js'

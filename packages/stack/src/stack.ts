@@ -1,0 +1,310 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ChildScope, type ErrorListener, RootScope, type Scope, scopeOf, tag } from './boundary.js'
+import { canonicalize, encodePath, enterMount, getPath, leaveMount } from './path.js'
+import type { Handler, Layer, Middleware } from './types.js'
+
+/** Options of {@link stack}. */
+export interface StackOptions {
+  /**
+   * Sees every error the stack's boundary catches: sync throws, async rejections, `next(err)`
+   * from Connect middleware, errors thrown by `onHeaders`/`onFinished` listeners, refused
+   * paths (400). Called before the error response is rendered. In a stack nested inside
+   * another, it is called first and the outer stack's `onError` after it.
+   *
+   * @default logs 5xx errors with `console.error`
+   */
+  onError?: ErrorListener
+}
+
+const kStackLayers: unique symbol = Symbol('shallot.stackLayers')
+
+interface StackMiddleware extends Middleware {
+  [kStackLayers]?: readonly Middleware[]
+}
+
+/**
+ * Composes layers in onion order: the first is the outermost, it sees the request first and
+ * the response last. The result is itself a Middleware, so stacks nest; falsy entries are
+ * skipped, so `isProd && compression()` works. An empty stack returns the handler unchanged.
+ *
+ * The stack is an error boundary: a sync throw, an async rejection or a non-Error throw from
+ * any layer or the handler becomes an error response when the head is not sent yet (the
+ * status and safe message of an {@link HttpError}, 500 otherwise; JSON or text by `Accept`;
+ * never a stack trace) and a destroyed socket when it is. The outermost stack also
+ * canonicalises the request path before any layer runs (see `getPath`).
+ *
+ * @see https://github.com/shallot-js/shallot/tree/main/packages/stack#readme
+ * @example
+ * ```ts
+ * const app = stack(logging(), cors({ origin: ['https://app.example'] }))(handler)
+ * http.createServer(app).listen(8080)
+ * ```
+ */
+export function stack(...layers: Layer[]): Middleware
+export function stack(options: StackOptions, ...layers: Layer[]): Middleware
+export function stack(...args: (Layer | StackOptions)[]): Middleware {
+  let options: StackOptions = {}
+  let list = args
+  const first = args[0]
+  if (typeof first === 'object' && first !== null) {
+    options = first
+    list = args.slice(1)
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new TypeError(
+      `[@shallot/stack] option "onError" must be a function, got ${typeof options.onError}`
+    )
+  }
+  const mws: Middleware[] = []
+  list.forEach((layer, i) => {
+    if (!layer) return
+    if (typeof layer !== 'function') {
+      throw new TypeError(
+        `[@shallot/stack] layer ${i} must be a middleware function (next) => handler or a falsy value, got ${typeof layer}`
+      )
+    }
+    mws.push(layer)
+  })
+  const { onError } = options
+  const composed: StackMiddleware = function stackMiddleware(handler: Handler): Handler {
+    if (typeof handler !== 'function') {
+      throw new TypeError(`[@shallot/stack] the handler must be a function, got ${typeof handler}`)
+    }
+    if (mws.length === 0) return handler
+    const parent = scopeOf(handler)
+    if (parent !== undefined) {
+      // Nested: the enclosing stack canonicalised the path and renders errors.
+      const scope = onError === undefined ? parent : new ChildScope(onError, parent)
+      const key = Symbol('shallot.depth')
+      const entry = compose(mws, handler, scope, key)
+      return tag(function nestedStack(req: IncomingMessage, res: ServerResponse) {
+        ;(req as unknown as Record<symbol, number>)[key] = -1
+        return entry(req, res)
+      }, scope)
+    }
+    const scope = new RootScope(onError)
+    const key = Symbol('shallot.depth')
+    const entry = compose(mws, handler, scope, key)
+    return function shallot(req: IncomingMessage, res: ServerResponse) {
+      scope.watch(res)
+      try {
+        getPath(req)
+      } catch (err) {
+        scope.fail(err, req, res)
+        return
+      }
+      ;(req as unknown as Record<symbol, number>)[key] = -1
+      return entry(req, res)
+    }
+  }
+  composed[kStackLayers] = mws
+  return composed
+}
+
+/**
+ * Builds the guarded chain. Guard j wraps handler j (layer j built over guard j+1; the last
+ * is the app). A guard records the index it entered on the request under `key`: entering an
+ * index already reached means a layer called `next` twice, found with one number compare and
+ * no allocation. Errors are caught where they occur, so `next` never rejects and a layer that
+ * calls it without awaiting cannot leak an unhandled rejection.
+ */
+function compose(mws: readonly Middleware[], app: Handler, scope: Scope, key: symbol): Handler {
+  let next = guard(app, mws.length, scope, key, layerName(mws[mws.length - 1], mws.length - 1))
+  for (let j = mws.length - 1; j >= 0; j--) {
+    const mw = mws[j] as Middleware
+    const handler = mw(next)
+    if (typeof handler !== 'function') {
+      throw new TypeError(
+        `[@shallot/stack] layer ${j} (${layerName(mw, j)}) returned ${typeof handler} instead of a handler function`
+      )
+    }
+    next = guard(handler, j, scope, key, j === 0 ? 'the stack' : layerName(mws[j - 1], j - 1))
+  }
+  return next
+}
+
+function layerName(mw: Middleware | undefined, index: number): string {
+  return mw?.name ? `"${mw.name}" (index ${index})` : `index ${index}`
+}
+
+type DepthState = Record<symbol, number | undefined>
+
+function guard(
+  handler: Handler,
+  index: number,
+  scope: Scope,
+  key: symbol,
+  caller: string
+): Handler {
+  const twice = `[@shallot/stack] next() was called more than once by layer ${caller}`
+  return tag(function next(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+    const state = req as unknown as DepthState
+    if ((state[key] as number) >= index) {
+      scope.fail(new Error(twice), req, res)
+      return
+    }
+    state[key] = index
+    try {
+      const result = handler(req, res)
+      if (result !== undefined && typeof result.then === 'function') {
+        return result.then(undefined, (err: unknown) => scope.fail(err, req, res))
+      }
+      return result
+    } catch (err) {
+      scope.fail(err, req, res)
+    }
+  }, scope)
+}
+
+/**
+ * Runs `mw` only for requests `predicate` accepts; others go straight to the next layer.
+ * The predicate may be async.
+ */
+export function when(
+  predicate: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>,
+  mw: Middleware
+): Middleware {
+  if (typeof predicate !== 'function') {
+    throw new TypeError('[@shallot/stack] when: the predicate must be a function')
+  }
+  if (typeof mw !== 'function') {
+    throw new TypeError('[@shallot/stack] when: the middleware must be a function')
+  }
+  return function whenMiddleware(next: Handler): Handler {
+    const inner = mw(next)
+    return inheritTag(function when(req, res) {
+      const ok = predicate(req, res)
+      if (typeof ok === 'boolean') return ok ? inner(req, res) : next(req, res)
+      return Promise.resolve(ok).then((yes) => (yes ? inner(req, res) : next(req, res)))
+    }, next)
+  }
+}
+
+/** Options of {@link mount}. */
+export interface MountOptions {
+  /**
+   * Whether the prefix is matched case-sensitively. Keep the default unless the router
+   * behind the stack matches paths case-insensitively (Express does by default): a guard
+   * mounted on `/api` must match every path that router sends to `/api`.
+   *
+   * @default true
+   */
+  caseSensitive?: boolean
+}
+
+/**
+ * Runs `target` for requests whose canonical path is `prefix` or below it (segment-aware:
+ * `/api` matches `/api` and `/api/x`, not `/apix`). Inside, the URL and `getPath(req)` have
+ * the prefix removed and `getBasePath(req)` has it added (WSGI's SCRIPT_NAME/PATH_INFO);
+ * when the inner layers call `next`, and when they return or fail, the outer layers see the
+ * URL restored.
+ *
+ * `target` is a Middleware (`(next) => handler`, one parameter), or a Handler
+ * (`(req, res)`, two or more parameters, e.g. an Express app), which ends the chain.
+ */
+export function mount(
+  prefix: string,
+  target: Middleware | Handler,
+  options: MountOptions = {}
+): Middleware {
+  const canonicalPrefix = checkPrefix(prefix)
+  const caseSensitive = options.caseSensitive ?? true
+  if (typeof caseSensitive !== 'boolean') {
+    throw new TypeError('[@shallot/stack] mount: option "caseSensitive" must be a boolean')
+  }
+  if (typeof target !== 'function') {
+    throw new TypeError(
+      '[@shallot/stack] mount: the target must be a middleware or a handler function'
+    )
+  }
+  const { decoded, encoded } = canonicalPrefix
+  const isHandler = target.length >= 2
+  const savedUrl = Symbol('shallot.mount.url')
+  const savedPath = Symbol('shallot.mount.path')
+  type Saved = Record<symbol, string>
+
+  return function mountMiddleware(next: Handler): Handler {
+    const restore = (req: IncomingMessage): void => {
+      const s = req as unknown as Saved
+      const url = s[savedUrl]
+      if (url === undefined) return
+      leaveMount(req, decoded, url, s[savedPath] as string)
+      s[savedUrl] = undefined as unknown as string
+    }
+    const continueOutside = inheritTag(function mountNext(
+      req: IncomingMessage,
+      res: ServerResponse
+    ) {
+      restore(req)
+      return next(req, res)
+    }, next)
+    const inner = isHandler ? (target as Handler) : (target as Middleware)(continueOutside)
+    if (decoded === '') return inner
+    return inheritTag(function mount(req: IncomingMessage, res: ServerResponse) {
+      const path = getPath(req)
+      let encodedPrefix = encoded
+      if (caseSensitive) {
+        if (!matches(path, decoded)) return next(req, res)
+      } else {
+        if (!matches(path, decoded, true)) return next(req, res)
+        encodedPrefix = encodePath(path.slice(0, decoded.length))
+      }
+      const s = req as unknown as Saved
+      s[savedUrl] = req.url as string
+      s[savedPath] = path
+      enterMount(req, path.slice(0, decoded.length), encodedPrefix, path)
+      let result: void | Promise<void>
+      try {
+        result = inner(req, res)
+      } catch (err) {
+        restore(req)
+        throw err
+      }
+      if (result !== undefined && typeof result.then === 'function') {
+        return result.then(
+          () => restore(req),
+          (err: unknown) => {
+            restore(req)
+            throw err
+          }
+        )
+      }
+      restore(req)
+      return result
+    }, next)
+  }
+}
+
+function matches(path: string, prefix: string, ignoreCase = false): boolean {
+  if (path.length !== prefix.length && path.charCodeAt(prefix.length) !== 0x2f) return false
+  if (!ignoreCase) return path.startsWith(prefix)
+  return (
+    path.length >= prefix.length &&
+    path.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()
+  )
+}
+
+function checkPrefix(prefix: string): { decoded: string; encoded: string } {
+  if (typeof prefix !== 'string' || prefix.charCodeAt(0) !== 0x2f) {
+    throw new TypeError(
+      `[@shallot/stack] mount: the prefix must be a string starting with "/", got ${JSON.stringify(prefix)}`
+    )
+  }
+  const result = canonicalize(prefix)
+  if (typeof result === 'string' || result.decoded.includes('%')) {
+    throw new TypeError(
+      `[@shallot/stack] mount: the prefix ${JSON.stringify(prefix)} is not a canonical path (${typeof result === 'string' ? result : 'write it decoded'})`
+    )
+  }
+  // '/api/' and '/api' mount the same; '/' mounts everything.
+  const decoded = result.decoded.endsWith('/') ? result.decoded.slice(0, -1) : result.decoded
+  const encoded = result.encoded.endsWith('/') ? result.encoded.slice(0, -1) : result.encoded
+  return { decoded, encoded }
+}
+
+/** Gives `fn` the scope tag of `next`, so stacks built further in know they are nested. */
+function inheritTag<T extends Handler>(fn: T, next: Handler): T {
+  const scope = scopeOf(next)
+  if (scope !== undefined) tag(fn, scope)
+  return fn
+}

@@ -1,0 +1,85 @@
+import { once } from 'node:events'
+import http, { type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface Listening {
+  /** `http://127.0.0.1:<port>` (no trailing slash) */
+  url: string
+  port: number
+  server: Server
+  /** Stops the server and ends every connection, idle or not. */
+  close(): Promise<void>
+}
+
+/** Starts a real HTTP server for `handler` on 127.0.0.1 and an OS-chosen port. */
+export async function listen(handler: RequestListener): Promise<Listening> {
+  const server = http.createServer(handler)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    server,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()))
+        server.closeAllConnections()
+      }),
+  }
+}
+
+export interface RawResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  /** Raw header lines as received, for checking duplicates. */
+  rawHeaders: string[]
+  body: string
+}
+
+export interface RawRequestOptions {
+  method?: string
+  /** The request target, sent as is. */
+  path?: string
+  headers?: Record<string, string | string[]>
+  body?: string | Buffer
+}
+
+/**
+ * Sends one request with the request target exactly as given and resolves with the whole
+ * response. Rejects if the connection ends before the response is complete.
+ */
+export function rawRequest(url: string, options: RawRequestOptions = {}): Promise<RawResponse> {
+  const { port, hostname } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: hostname,
+        port,
+        method: options.method ?? 'GET',
+        path: options.path ?? '/',
+        headers: options.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            rawHeaders: res.rawHeaders,
+            body: Buffer.concat(chunks).toString('utf8'),
+          })
+        )
+        res.on('error', reject)
+        res.on('aborted', () => reject(new Error('response aborted')))
+      }
+    )
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+/** Resolves after `ms` milliseconds. */
+export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
