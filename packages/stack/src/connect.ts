@@ -36,7 +36,7 @@ export function fromConnect<Req extends IncomingMessage, Res extends ServerRespo
     const scope: Scope = scopeOf(next) ?? new RootScope(undefined)
     const layer = function fromConnect(req: IncomingMessage, res: ServerResponse) {
       let called = false
-      let result: void | Promise<void>
+      let result: void | Promise<void> | undefined
       middleware(req as Req, res as Res, (err?: unknown) => {
         if (called) return
         called = true

@@ -202,6 +202,8 @@ export interface MountOptions {
  * `target` is a Middleware (`(next) => handler`, one parameter), or a Handler
  * (`(req, res)`, two or more parameters, e.g. an Express app), which ends the chain.
  */
+export function mount(prefix: string, target: Middleware, options?: MountOptions): Middleware
+export function mount(prefix: string, target: Handler, options?: MountOptions): Middleware
 export function mount(
   prefix: string,
   target: Middleware | Handler,

@@ -1,5 +1,11 @@
 import { once } from 'node:events'
-import http, { type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type RequestListener,
+  request,
+  type Server,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 export interface Listening {
@@ -13,7 +19,7 @@ export interface Listening {
 
 /** Starts a real HTTP server for `handler` on 127.0.0.1 and an OS-chosen port. */
 export async function listen(handler: RequestListener): Promise<Listening> {
-  const server = http.createServer(handler)
+  const server = createServer(handler)
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
@@ -52,7 +58,7 @@ export interface RawRequestOptions {
 export function rawRequest(url: string, options: RawRequestOptions = {}): Promise<RawResponse> {
   const { port, hostname } = new URL(url)
   return new Promise((resolve, reject) => {
-    const req = http.request(
+    const req = request(
       {
         host: hostname,
         port,
