@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what Shallot needs on a fresh machine that has Node >= 20.19 and npm:
+# the pnpm pinned in package.json's packageManager (with npm: Corepack's signature check
+# fails on some Node 20 machines), then the workspace's dependencies from the lockfile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("Shallot needs Node >= 20.19, this is "+process.version); process.exit(1) }'
+
+want=$(node -p "require('./package.json').packageManager.split('@')[1]")
+have=$(pnpm --version 2>/dev/null || true)
+if [ "$have" != "$want" ]; then
+  echo "setup: installing pnpm@$want with npm (found: ${have:-none})"
+  npm install -g "pnpm@$want" --no-audit --no-fund --loglevel=error
+fi
+
+pnpm install --frozen-lockfile --prefer-offline
