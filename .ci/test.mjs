@@ -24,11 +24,15 @@ function packageDirs() {
 
 for (const dir of packageDirs()) rmSync(join(dir, '.vitest', 'results.json'), { force: true })
 
-const turbo = spawnSync('pnpm', ['exec', 'turbo', 'run', 'test', '--continue', ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: 'inherit',
-  env: { TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', ...process.env },
-})
+const turbo = spawnSync(
+  'pnpm',
+  ['exec', 'turbo', 'run', 'test', '--continue', ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', ...process.env },
+  }
+)
 
 let passed = 0
 let failed = 0
@@ -41,7 +45,9 @@ for (const dir of packageDirs()) {
   passed += r.numPassedTests
   failed += r.numFailedTests
   skipped += r.numPendingTests + r.numTodoTests
-  perPackage.push(`${dir.slice(root.length)}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)
+  perPackage.push(
+    `${dir.slice(root.length)}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`
+  )
 }
 console.log(`\n${perPackage.join('\n')}`)
 console.log(`Tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)

@@ -78,10 +78,14 @@ describe('a full stack of the built packages', () => {
     const server = await listen(buildApp(log))
     try {
       const headers = { origin: 'https://app.example', 'x-forwarded-for': '203.0.113.5' }
-      const ok = await fetch(`${server.url}/api/items`, { headers: { ...headers, 'x-api-key': 'k-123' } })
+      const ok = await fetch(`${server.url}/api/items`, {
+        headers: { ...headers, 'x-api-key': 'k-123' },
+      })
       expect(await ok.json()).toEqual({ path: '/api/items' })
       const denied = await fetch(`${server.url}/api/items`, { headers })
-      const boom = await fetch(`${server.url}/api/boom`, { headers: { ...headers, 'x-api-key': 'k-123' } })
+      const boom = await fetch(`${server.url}/api/boom`, {
+        headers: { ...headers, 'x-api-key': 'k-123' },
+      })
       const missing = await fetch(`${server.url}/nope`, { headers })
       expect([ok.status, denied.status, boom.status, missing.status]).toEqual([200, 401, 500, 404])
       for (const res of [ok, denied, boom, missing]) {
@@ -143,13 +147,19 @@ describe('a full stack of the built packages', () => {
     const log: string[] = []
     const server = await listen(buildApp(log))
     try {
-      const paths = Array.from({ length: 200 }, (_, i) =>
-        ['/api/slow', '/api/boom', '/nope', '/api/x'][i % 4] as string
+      const paths = Array.from(
+        { length: 200 },
+        (_, i) => ['/api/slow', '/api/boom', '/nope', '/api/x'][i % 4] as string
       )
       const results = await Promise.all(
-        paths.map(async (p) => (await fetch(`${server.url}${p}`, { headers: { 'x-api-key': 'k-123' } })).status)
+        paths.map(
+          async (p) =>
+            (await fetch(`${server.url}${p}`, { headers: { 'x-api-key': 'k-123' } })).status
+        )
       )
-      expect(results).toEqual(paths.map((p) => ({ '/api/slow': 200, '/api/boom': 500, '/nope': 404, '/api/x': 200 })[p]))
+      expect(results).toEqual(
+        paths.map((p) => ({ '/api/slow': 200, '/api/boom': 500, '/nope': 404, '/api/x': 200 })[p])
+      )
       await new Promise((r) => setTimeout(r, 20))
       expect(log).toHaveLength(200)
     } finally {

@@ -46,7 +46,9 @@ describe('packed tarballs', () => {
   for (const { manifest } of publishable) {
     it(`${manifest.name} should pass publint --strict`, async () => {
       const tgz = tarballs.get(manifest.name) as string
-      const { stdout } = await run('pnpm', ['exec', 'publint', 'run', tgz, '--strict'], { cwd: root })
+      const { stdout } = await run('pnpm', ['exec', 'publint', 'run', tgz, '--strict'], {
+        cwd: root,
+      })
       expect(stdout).toMatch(/All good!/)
     }, 60_000)
 
@@ -85,7 +87,13 @@ describe('@shallot/stack installed with plain npm in an empty directory', () => 
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
     await run(
       'npm',
-      ['install', tarballs.get('@shallot/stack') as string, '--no-audit', '--no-fund', '--prefer-offline'],
+      [
+        'install',
+        tarballs.get('@shallot/stack') as string,
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+      ],
       { cwd: app }
     )
   }, 120_000)
