@@ -109,22 +109,22 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
  * calls it without awaiting cannot leak an unhandled rejection.
  */
 function compose(mws: readonly Middleware[], app: Handler, scope: Scope, key: symbol): Handler {
-  let next = guard(app, mws.length, scope, key, layerName(mws[mws.length - 1], mws.length - 1))
+  // names[j]: how to call layer j in an error message; filled once the handlers exist.
+  const names: string[] = []
+  let next = guard(app, mws.length, scope, key, names)
   for (let j = mws.length - 1; j >= 0; j--) {
     const mw = mws[j] as Middleware
     const handler = mw(next)
     if (typeof handler !== 'function') {
       throw new TypeError(
-        `[@shallot/stack] layer ${j} (${layerName(mw, j)}) returned ${typeof handler} instead of a handler function`
+        `[@shallot/stack] layer ${j}${mw.name ? ` "${mw.name}"` : ''} returned ${typeof handler} instead of a handler function`
       )
     }
-    next = guard(handler, j, scope, key, j === 0 ? 'the stack' : layerName(mws[j - 1], j - 1))
+    const name = mw.name || handler.name
+    names[j] = name ? `"${name}" (index ${j})` : `index ${j}`
+    next = guard(handler, j, scope, key, names)
   }
   return next
-}
-
-function layerName(mw: Middleware | undefined, index: number): string {
-  return mw?.name ? `"${mw.name}" (index ${index})` : `index ${index}`
 }
 
 type DepthState = Record<symbol, number | undefined>
@@ -134,13 +134,18 @@ function guard(
   index: number,
   scope: Scope,
   key: symbol,
-  caller: string
+  names: readonly string[]
 ): Handler {
-  const twice = `[@shallot/stack] next() was called more than once by layer ${caller}`
   return tag(function next(req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     const state = req as unknown as DepthState
     if ((state[key] as number) >= index) {
-      scope.fail(new Error(twice), req, res)
+      scope.fail(
+        new Error(
+          `[@shallot/stack] next() was called more than once by layer ${names[index - 1] ?? 'before the stack'}`
+        ),
+        req,
+        res
+      )
       return
     }
     state[key] = index
@@ -240,7 +245,9 @@ export function mount(
       restore(req)
       return next(req, res)
     }, next)
-    const inner = isHandler ? (target as Handler) : (target as Middleware)(continueOutside)
+    const inner = isHandler
+      ? (target as Handler)
+      : buildTarget(target as Middleware, continueOutside)
     if (decoded === '') return inner
     return inheritTag(function mount(req: IncomingMessage, res: ServerResponse) {
       const path = getPath(req)
@@ -275,6 +282,23 @@ export function mount(
       return result
     }, next)
   }
+}
+
+function buildTarget(mw: Middleware, next: Handler): Handler {
+  let handler: unknown
+  try {
+    handler = mw(next)
+  } catch (err) {
+    if (mw.length !== 0) throw err
+    handler = err
+  }
+  if (typeof handler !== 'function') {
+    throw new TypeError(
+      '[@shallot/stack] mount: the target was called as a middleware (next) => handler and did not return a handler. A handler must declare its (req, res) parameters so that mount can tell it from a middleware.',
+      { cause: handler }
+    )
+  }
+  return handler as Handler
 }
 
 function matches(path: string, prefix: string, ignoreCase = false): boolean {

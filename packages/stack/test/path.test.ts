@@ -254,6 +254,13 @@ describe('mount', () => {
     expect(() => mount('/a%2Fb', mw)).toThrow(/not a canonical path/)
     expect(() => mount('/a', 'x' as never)).toThrow(/target must be/)
     expect(() => mount('/a', mw, { caseSensitive: 'no' as never })).toThrow(/"caseSensitive"/)
+    // A handler that hides its parameters cannot be told from a middleware: say so clearly.
+    const hidden = (...args: unknown[]) => (args[1] as { end(): void }).end()
+    expect(() =>
+      stack(mount('/a', hidden as never))((_q, res) => {
+        res.end()
+      })
+    ).toThrow(/declare its \(req, res\) parameters/)
   })
 })
 

@@ -151,7 +151,7 @@ describe('stack: composition', () => {
     expect(() => stack(42 as never)).toThrow(/\[@shallot\/stack\] layer 0 must be a middleware/)
     expect(() => stack({ onError: 'x' as never })).toThrow(/option "onError" must be a function/)
     expect(() => stack(((): never => undefined as never) as Middleware)(ok)).toThrow(
-      /layer 0 .* returned undefined instead of a handler/
+      /layer 0 returned undefined instead of a handler/
     )
     expect(() => stack((n) => n)(undefined as never)).toThrow(/the handler must be a function/)
   })
@@ -504,6 +504,27 @@ describe('stack: next() called twice', () => {
       })
     }
   }
+
+  it('should name the handler when the middleware itself is anonymous', async () => {
+    const errors: string[] = []
+    const layers: Middleware[] = [
+      (next) => next,
+      (next) =>
+        function cors(req, res) {
+          void next(req, res)
+          void next(req, res)
+        },
+    ]
+    const server = await listen(stack({ onError: (e) => errors.push(e.message) }, ...layers)(ok))
+    try {
+      await fetch(server.url)
+      expect(errors).toEqual([
+        '[@shallot/stack] next() was called more than once by layer "cors" (index 1)',
+      ])
+    } finally {
+      await server.close()
+    }
+  })
 
   it('should turn a double next() before the head is sent into a 500', async () => {
     const twice: Middleware = (next) => (req, res) => {

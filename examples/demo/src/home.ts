@@ -1,0 +1,78 @@
+import { getOriginalUrl, getPath, type Handler, HttpError } from '@shallot/stack'
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+/**
+ * The innermost handler: the home page at `/`, a 404 for any other path that no layer
+ * answered. It echoes the request's method, path, query string and the request target as
+ * the client sent it, all HTML-escaped: try `/?name=<b>you</b>`.
+ */
+export const home: Handler = function home(req, res) {
+  const method = req.method ?? 'GET'
+  const path = getPath(req)
+  if (path !== '/') {
+    // Thrown, not written: the stack's boundary renders it (text or JSON, never HTML).
+    throw new HttpError(404, `Cannot ${method} ${path}`)
+  }
+  const query = [...new URL(req.url ?? '/', 'http://localhost').searchParams]
+  const queryRows =
+    query.length === 0
+      ? '<tr><td colspan="2"><em>none</em>, try <a href="/?name=%3Cb%3Eyou%3C%2Fb%3E">/?name=&lt;b&gt;you&lt;/b&gt;</a></td></tr>'
+      : query
+          .map(
+            ([k, v]) =>
+              `<tr><th><code>${escapeHtml(k)}</code></th><td><code>${escapeHtml(v)}</code></td></tr>`
+          )
+          .join('\n')
+
+  const html = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Shallot demo</title>
+<link rel="stylesheet" href="/public/style.css">
+</head>
+<body>
+<h1>Shallot demo</h1>
+<p>This page comes from a plain Node request listener wrapped in a
+<code>stack(...)</code> of middleware layers (see <code>examples/demo/src/app.ts</code>).</p>
+
+<h2>Your request</h2>
+<table>
+<tr><th>Method</th><td><code>${escapeHtml(method)}</code></td></tr>
+<tr><th>Path</th><td><code>${escapeHtml(path)}</code></td></tr>
+<tr><th>Sent as</th><td><code>${escapeHtml(getOriginalUrl(req))}</code></td></tr>
+</table>
+<p>The path is what every layer decides on: the stack decodes and normalises the request
+target once (<code>/a/../?x=1</code> becomes <code>/</code>) and refuses what it cannot
+normalise safely with a 400.</p>
+<h3>Query</h3>
+<table>
+${queryRows}
+</table>
+
+<h2>Routes</h2>
+<ul>
+<li><a href="/"><code>/</code></a>: this page</li>
+<li><a href="/api/test"><code>/api/test</code></a>: JSON, from a handler mounted at <code>/api</code></li>
+<li><a href="/api/slow?ms=2000"><code>/api/slow?ms=2000</code></a>: JSON after a delay (0 to 5000 ms); stop the server meanwhile and the answer still arrives</li>
+<li><a href="/public/hello.txt"><code>/public/hello.txt</code></a>, <a href="/public/style.css"><code>/public/style.css</code></a>: files from <code>public/</code></li>
+<li><a href="/nope"><code>/nope</code></a>: a 404, rendered by the stack's error boundary</li>
+</ul>
+<p>Every response carries an <code>X-Response-Time</code> header, added by a small
+hand-written layer (<code>src/response-time.ts</code>).</p>
+</body>
+</html>
+`
+  res.statusCode = 200
+  res.setHeader('Content-Type', 'text/html; charset=utf-8')
+  res.setHeader('Content-Length', Buffer.byteLength(html))
+  // No scripts on this page: say so, so an escaping mistake could not run one either.
+  res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'self'")
+  res.setHeader('X-Content-Type-Options', 'nosniff')
+  res.end(html)
+}

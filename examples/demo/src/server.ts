@@ -1,0 +1,102 @@
+/**
+ * Starts the demo: `pnpm start` from the repository root, or `node dist/server.js` here.
+ *
+ * Environment:
+ *  - PORT: the port, default 8080; 0 picks a free one (the real port is printed).
+ *  - HOST: the address to listen on, default 127.0.0.1 (this machine only);
+ *    HOST=0.0.0.0 (or ::) listens on all interfaces, e.g. in a container.
+ *  - SHUTDOWN_TIMEOUT_MS: how long a graceful shutdown waits for in-flight requests,
+ *    default 10000.
+ *
+ * SIGINT (Ctrl-C) or SIGTERM shuts down gracefully: no new connections, idle keep-alive
+ * connections closed, in-flight requests finish, then exit code 0. When the timeout passes
+ * first (or on a second signal), the remaining connections are cut and the exit code is 1.
+ */
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createApp } from './app.js'
+
+const port = envInt('PORT', 8080, 0, 65535)
+const host = process.env.HOST || '127.0.0.1'
+const shutdownTimeoutMs = envInt('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000)
+
+const server = createServer(createApp({ log: console.log }))
+let stopping = false
+
+// Graceful shutdown bookkeeping, registered before the app so it sees every request first.
+// A kept-alive connection whose response finishes during shutdown is closed right away
+// (server.close() alone would leave it open until the keep-alive timeout), and responses
+// whose head is not sent yet say `Connection: close`, so clients do not reuse it.
+const inFlight = new Set<ServerResponse>()
+server.prependListener('request', (_req, res) => {
+  if (stopping) res.shouldKeepAlive = false
+  inFlight.add(res)
+  res.once('close', () => {
+    inFlight.delete(res)
+    if (stopping) setImmediate(() => server.closeIdleConnections())
+  })
+})
+
+server.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EADDRINUSE') {
+    console.error(`Port ${port} is already in use on ${host}: try PORT=0 or another port.`)
+  } else {
+    console.error('The demo server failed:', err)
+  }
+  process.exit(1)
+})
+
+server.listen(port, host, () => {
+  const { port: actual } = server.address() as AddressInfo
+  const everywhere = host === '0.0.0.0' || host === '::'
+  const local = host === '127.0.0.1' || host === '::1' || host === 'localhost'
+  const shown = everywhere || local ? 'localhost' : host.includes(':') ? `[${host}]` : host
+  console.log(
+    `Shallot demo listening on http://${shown}:${actual}${everywhere ? ' (all interfaces)' : ''}`
+  )
+  console.log('Press Ctrl-C to stop.')
+})
+
+function shutdown(signal: NodeJS.Signals): void {
+  if (stopping) {
+    console.error(`${signal} again: closing the remaining connections now.`)
+    server.closeAllConnections()
+    process.exit(1)
+  }
+  stopping = true
+  console.log(
+    inFlight.size === 0
+      ? `${signal} received: no request in flight, exiting.`
+      : `${signal} received: finishing ${inFlight.size} in-flight request(s), then exiting.`
+  )
+  for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false
+  const timer = setTimeout(() => {
+    console.error(
+      `Requests still running after ${shutdownTimeoutMs} ms: closing their connections.`
+    )
+    server.closeAllConnections()
+    process.exit(1)
+  }, shutdownTimeoutMs)
+  // Stop accepting; the callback runs once every connection has ended.
+  server.close(() => {
+    clearTimeout(timer)
+    console.log('Stopped.')
+    process.exit(0)
+  })
+  // Kept-alive connections with no request in flight would otherwise hold close() open.
+  server.closeIdleConnections()
+}
+
+process.on('SIGINT', shutdown)
+process.on('SIGTERM', shutdown)
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    console.error(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+    process.exit(1)
+  }
+  return value
+}
