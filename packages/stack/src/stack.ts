@@ -16,12 +16,6 @@ export interface StackOptions {
   onError?: ErrorListener
 }
 
-const kStackLayers: unique symbol = Symbol('shallot.stackLayers')
-
-interface StackMiddleware extends Middleware {
-  [kStackLayers]?: readonly Middleware[]
-}
-
 /**
  * Composes layers in onion order: the first is the outermost, it sees the request first and
  * the response last. The result is itself a Middleware, so stacks nest; falsy entries are
@@ -66,39 +60,41 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
     mws.push(layer)
   })
   const { onError } = options
-  const composed: StackMiddleware = function stackMiddleware(handler: Handler): Handler {
+  return function stackMiddleware(handler: Handler): Handler {
     if (typeof handler !== 'function') {
       throw new TypeError(`[@shallot/stack] the handler must be a function, got ${typeof handler}`)
     }
     if (mws.length === 0) return handler
+    // Built inside another stack (its `next` carries a scope): that stack canonicalised the
+    // path and renders errors; this one only adds its own onError.
     const parent = scopeOf(handler)
-    if (parent !== undefined) {
-      // Nested: the enclosing stack canonicalised the path and renders errors.
-      const scope = onError === undefined ? parent : new ChildScope(onError, parent)
-      const key = Symbol('shallot.depth')
-      const entry = compose(mws, handler, scope, key)
+    const root = parent === undefined ? new RootScope(onError) : undefined
+    const scope: Scope =
+      parent === undefined
+        ? (root as RootScope)
+        : onError === undefined
+          ? parent
+          : new ChildScope(onError, parent)
+    const key = Symbol('shallot.depth')
+    const entry = compose(mws, handler, scope, key)
+    if (root === undefined) {
       return tag(function nestedStack(req: IncomingMessage, res: ServerResponse) {
-        ;(req as unknown as Record<symbol, number>)[key] = -1
+        ;(req as unknown as DepthState)[key] = -1
         return entry(req, res)
       }, scope)
     }
-    const scope = new RootScope(onError)
-    const key = Symbol('shallot.depth')
-    const entry = compose(mws, handler, scope, key)
     return function shallot(req: IncomingMessage, res: ServerResponse) {
-      scope.watch(res)
+      root.watch(res)
       try {
         getPath(req)
       } catch (err) {
-        scope.fail(err, req, res)
+        root.fail(err, req, res)
         return
       }
-      ;(req as unknown as Record<symbol, number>)[key] = -1
+      ;(req as unknown as DepthState)[key] = -1
       return entry(req, res)
     }
   }
-  composed[kStackLayers] = mws
-  return composed
 }
 
 /**

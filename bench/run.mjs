@@ -1,0 +1,1003 @@
+// The benchmark harness: runs every scenario server against the autocannon load generator,
+// in alternating rounds, and reports req/s, p99 latency and the ratio to bare node:http.
+// See README.md for the methodology. Usage: node bench/run.mjs [--help]
+
+import { spawn, spawnSync } from 'node:child_process'
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
+const HOST = '127.0.0.1'
+const BASELINE = 'native'
+
+/**
+ * @typedef {object} Scenario
+ * @property {string} name
+ * @property {string} description
+ * @property {string[]} command program and arguments; it must listen on 127.0.0.1:$PORT
+ * @property {string} [expectBody] body the sanity check expects
+ * @property {string} [expectHeader] header the sanity check expects on the second response
+ * @property {string} [peer] a scenario this one is compared with head to head
+ */
+
+/** @param {string} file @returns {string[]} */
+const nodeServer = (file) => [process.execPath, path.join(BENCH_DIR, 'servers', file)]
+
+/** @type {Scenario[]} The built-in contenders, in the order of a round. */
+const SCENARIOS = [
+  {
+    name: 'native',
+    description: 'bare `node:http` (baseline)',
+    command: nodeServer('native.mjs'),
+    expectBody: 'hello',
+  },
+  {
+    name: 'stack-empty',
+    description: '`stack()(handler)`',
+    command: nodeServer('stack-empty.mjs'),
+    expectBody: 'hello',
+  },
+  {
+    name: 'stack-1',
+    description: '`stack(noop)(handler)`',
+    command: nodeServer('stack-1.mjs'),
+    expectBody: 'hello',
+  },
+  {
+    name: 'stack-10',
+    description: '`stack(...10 × noop)(handler)`',
+    command: nodeServer('stack-10.mjs'),
+    expectBody: 'hello',
+  },
+  {
+    name: 'hooks-jshttp',
+    description: 'stack + 1 layer: `on-headers` + `on-finished`',
+    command: nodeServer('hooks-jshttp.mjs'),
+    expectBody: 'hello',
+    expectHeader: 'x-finished-before',
+  },
+  {
+    name: 'hooks-shallot',
+    description: 'stack + 1 layer: `onHeaders` + `onFinished` of @shallot/stack',
+    command: nodeServer('hooks-shallot.mjs'),
+    expectBody: 'hello',
+    expectHeader: 'x-finished-before',
+    peer: 'hooks-jshttp',
+  },
+]
+
+/** Ratios to node:http that the run checks and reports. */
+const GOALS = [{ scenario: 'stack-10', min: 0.97 }]
+
+const HELP = `Usage: node bench/run.mjs [options] [scenario...]
+
+Runs the scenarios (all by default; ${BASELINE} is always added as the baseline) in
+alternating rounds, the server pinned to one core and autocannon to another.
+
+Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
+
+Options (environment variable in brackets):
+  --rounds N          rounds, at least 3 [BENCH_ROUNDS] (default 5)
+  --duration S        measured seconds per run [BENCH_DURATION] (default 5)
+  --warmup S          warm-up seconds per run, not measured [BENCH_WARMUP] (default 2)
+  --connections N     concurrent connections [BENCH_CONNECTIONS] (default 50)
+  --pipelining N      requests in flight per connection [BENCH_PIPELINING] (default 1)
+  --server-cpu N      core the server is pinned to [BENCH_SERVER_CPU] (default 0)
+  --load-cpu N        core autocannon is pinned to [BENCH_LOAD_CPU] (default 1)
+  --retries N         how many times a run disturbed by other CPU load (see README) is
+                      repeated before it is kept, flagged [BENCH_RETRIES] (default 3)
+  --no-pin            do not pin with taskset
+  --server NAME=CMD   add a scenario: any command (split on spaces) that listens on
+                      127.0.0.1, on the port in $PORT or in place of {port} in CMD;
+                      may be repeated
+  --out FILE          JSON results file (default bench/results/bench-<time>.json)
+  --list              list the scenarios and exit
+  -h, --help          show this help
+`
+
+/** Every child process started by the harness, so that none outlives it. */
+const children = new Set()
+
+/**
+ * Reads the options from the command line, falling back to BENCH_* environment variables.
+ *
+ * @param {string[]} argv
+ */
+function parseOptions(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      pipelining: { type: 'string' },
+      'server-cpu': { type: 'string' },
+      'load-cpu': { type: 'string' },
+      retries: { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
+      server: { type: 'string', multiple: true, default: [] },
+      out: { type: 'string' },
+      list: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  const env = process.env
+  /**
+   * @param {string} name
+   * @param {string | undefined} raw
+   * @param {number} fallback
+   * @param {number} min
+   * @param {boolean} [integer]
+   */
+  const num = (name, raw, fallback, min, integer = true) => {
+    if (raw === undefined || raw === '') return fallback
+    const n = Number(raw)
+    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+      throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}`)
+    }
+    return n
+  }
+  const options = {
+    rounds: num('rounds', values.rounds ?? env.BENCH_ROUNDS, 5, 3),
+    duration: num('duration', values.duration ?? env.BENCH_DURATION, 5, 1, false),
+    warmup: num('warmup', values.warmup ?? env.BENCH_WARMUP, 2, 0, false),
+    connections: num('connections', values.connections ?? env.BENCH_CONNECTIONS, 50, 1),
+    pipelining: num('pipelining', values.pipelining ?? env.BENCH_PIPELINING, 1, 1),
+    serverCpu: num('server-cpu', values['server-cpu'] ?? env.BENCH_SERVER_CPU, 0, 0),
+    loadCpu: num('load-cpu', values['load-cpu'] ?? env.BENCH_LOAD_CPU, 1, 0),
+    retries: num('retries', values.retries ?? env.BENCH_RETRIES, 3, 0),
+    pin: !values['no-pin'],
+    out: values.out,
+  }
+  const custom = /** @type {string[]} */ (values.server).map(parseCustomServer)
+  return { options, positionals, custom, list: values.list, help: values.help }
+}
+
+/** A mistake in the command line: reported without a stack trace. */
+class UsageError extends Error {}
+
+/**
+ * Parses `--server NAME=CMD` into a scenario.
+ *
+ * @param {string} spec
+ * @returns {Scenario}
+ */
+function parseCustomServer(spec) {
+  const eq = spec.indexOf('=')
+  const name = spec.slice(0, eq)
+  const command = spec
+    .slice(eq + 1)
+    .split(/\s+/)
+    .filter(Boolean)
+  if (eq <= 0 || !/^[\w.-]+$/.test(name) || command.length === 0) {
+    throw new UsageError(`--server expects NAME=COMMAND, got ${JSON.stringify(spec)}`)
+  }
+  return { name, description: `\`${command.join(' ')}\``, command }
+}
+
+/**
+ * Picks the scenarios to run from the names given, in the registry's order, with the
+ * node:http baseline always first (every ratio is computed against it).
+ *
+ * @param {string[]} names
+ * @param {Scenario[]} custom
+ * @returns {Scenario[]}
+ */
+function selectScenarios(names, custom) {
+  const all = [...SCENARIOS, ...custom]
+  const known = new Map(all.map((s) => [s.name, s]))
+  if (known.size !== all.length) throw new UsageError('two scenarios have the same name')
+  for (const name of names) {
+    if (!known.has(name)) {
+      throw new UsageError(
+        `unknown scenario ${JSON.stringify(name)}; known: ${[...known.keys()].join(', ')}`
+      )
+    }
+  }
+  const wanted = new Set(names.length > 0 ? [...names, ...custom.map((s) => s.name)] : known.keys())
+  wanted.add(BASELINE)
+  return all.filter((s) => wanted.has(s.name))
+}
+
+/**
+ * Decides how to pin: the server to one core and the load generator to another, with
+ * `taskset`, when it exists and the machine has the two cores. Also moves the harness itself
+ * to the load generator's core, so it never disturbs the server.
+ *
+ * @param {{ pin: boolean, serverCpu: number, loadCpu: number }} options
+ * @returns {{ tool: string, serverCpu: number, loadCpu: number } | null}
+ */
+function resolvePinning(options) {
+  if (!options.pin) return null
+  const tool = findExecutable('taskset')
+  const cpus = os.availableParallelism()
+  if (tool === undefined) {
+    warn('taskset not found: server and load generator are NOT pinned (numbers are noisier)')
+    return null
+  }
+  if (options.serverCpu === options.loadCpu) {
+    throw new UsageError('--server-cpu and --load-cpu must be different cores')
+  }
+  if (Math.max(options.serverCpu, options.loadCpu) >= cpus) {
+    warn(`only ${cpus} CPU(s) available: server and load generator are NOT pinned`)
+    return null
+  }
+  const self = spawnSync(tool, ['-a', '-p', '-c', String(options.loadCpu), String(process.pid)])
+  if (self.status !== 0) warn('could not pin the harness itself to the load core')
+  return { tool, serverCpu: options.serverCpu, loadCpu: options.loadCpu }
+}
+
+/**
+ * Finds an executable on PATH.
+ *
+ * @param {string} name
+ * @returns {string | undefined}
+ */
+function findExecutable(name) {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue
+    const file = path.join(dir, name)
+    try {
+      accessSync(file, constants.X_OK)
+      return file
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+/**
+ * Starts a child process, pinned to `cpu` when pinning is on, and tracks it so that
+ * {@link killAll} can end it. Its stdin is a pipe the child may watch: it closes when the
+ * harness dies, however it dies.
+ *
+ * @param {string[]} command
+ * @param {number | undefined} cpu
+ * @param {Record<string, string>} env
+ * @returns {import('node:child_process').ChildProcessWithoutNullStreams}
+ */
+function spawnPinned(command, cpu, env) {
+  const [program, ...args] = command
+  const argv =
+    cpu === undefined ? [program, ...args] : [pinning.tool, '-c', String(cpu), ...command]
+  const child = spawn(/** @type {string} */ (argv[0]), argv.slice(1), {
+    cwd: BENCH_DIR,
+    env: { ...process.env, ...env, SHALLOT_BENCH_WATCH_STDIN: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  child.on('error', () => children.delete(child))
+  child.stdin.on('error', () => {})
+  return child
+}
+
+/**
+ * Stops a child: SIGTERM, then SIGKILL if it is still there after `graceMs`.
+ *
+ * @param {import('node:child_process').ChildProcess} child
+ * @param {number} [graceMs]
+ * @returns {Promise<void>}
+ */
+function stopChild(child, graceMs = 2000) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill('SIGTERM')
+  })
+}
+
+/** Stops every child still running. */
+async function killAll() {
+  await Promise.all([...children].map((child) => stopChild(child)))
+}
+
+/**
+ * Asks the OS for a free port on the loopback interface.
+ *
+ * @returns {Promise<number>}
+ */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once('error', reject)
+    probe.listen(0, HOST, () => {
+      const { port } = /** @type {net.AddressInfo} */ (probe.address())
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * Keeps the last `max` characters a stream wrote, for error messages.
+ *
+ * @param {import('node:stream').Readable} stream
+ * @param {number} [max]
+ * @returns {() => string}
+ */
+function tail(stream, max = 4000) {
+  let text = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (chunk) => {
+    text = (text + chunk).slice(-max)
+  })
+  return () => text.trim()
+}
+
+/**
+ * Starts a scenario's server on a free port, pinned to the server core, and waits until it
+ * accepts connections on 127.0.0.1.
+ *
+ * @param {Scenario} scenario
+ * @returns {Promise<{ child: import('node:child_process').ChildProcess, port: number, pid: number, stderr: () => string }>}
+ */
+async function startServer(scenario) {
+  const port = await freePort()
+  const command = scenario.command.map((arg) => arg.replaceAll('{port}', String(port)))
+  const child = spawnPinned(command, pinning?.serverCpu, {
+    PORT: String(port),
+    NODE_ENV: 'production',
+  })
+  tail(child.stdout)
+  const stderr = tail(child.stderr)
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server ${scenario.name} exited before listening:\n${stderr()}`)
+    }
+    if (await canConnect(port)) break
+    if (Date.now() > deadline) {
+      await stopChild(child)
+      throw new Error(`server ${scenario.name} did not listen on ${HOST}:${port} within 15 s`)
+    }
+    await sleep(50)
+  }
+  return { child, port, pid: /** @type {number} */ (child.pid), stderr }
+}
+
+/**
+ * Whether a TCP connection to 127.0.0.1:`port` succeeds.
+ *
+ * @param {number} port
+ * @returns {Promise<boolean>}
+ */
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, HOST)
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Sends two requests on one keep-alive connection and checks the answers, so a scenario that
+ * is fast because it is broken is caught: status 2xx, the expected body, and, for the hooks
+ * scenarios, a header that proves the onHeaders listener ran and the onFinished listener of
+ * the first exchange fired before the second head was written.
+ *
+ * @param {Scenario} scenario
+ * @param {number} port
+ */
+async function sanityCheck(scenario, port) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  try {
+    let last
+    for (let i = 0; i < 2; i++) {
+      last = await get(port, agent)
+      if (last.status < 200 || last.status > 299) {
+        throw new Error(`${scenario.name}: GET / answered ${last.status}`)
+      }
+      if (scenario.expectBody !== undefined && last.body !== scenario.expectBody) {
+        throw new Error(`${scenario.name}: unexpected body ${JSON.stringify(last.body)}`)
+      }
+    }
+    if (scenario.expectHeader !== undefined) {
+      const value = Number(last?.headers[scenario.expectHeader])
+      if (!(value >= 1)) {
+        throw new Error(
+          `${scenario.name}: header ${scenario.expectHeader} is ${last?.headers[scenario.expectHeader]}, expected >= 1`
+        )
+      }
+    }
+  } finally {
+    agent.destroy()
+  }
+}
+
+/**
+ * One GET / to 127.0.0.1:`port`.
+ *
+ * @param {number} port
+ * @param {http.Agent} agent
+ * @returns {Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }>}
+ */
+function get(port, agent) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: HOST, port, path: '/', agent, timeout: 5000 }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => {
+        body += chunk
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error('sanity request timed out')))
+    req.on('error', reject)
+  })
+}
+
+/**
+ * CPU time used so far by all threads of process `pid`, in milliseconds, from Linux's
+ * /proc (per-thread schedstat in nanoseconds, else utime + stime in clock ticks).
+ * `null` where /proc is not available.
+ *
+ * @param {number} pid
+ * @returns {number | null}
+ */
+function cpuTimeMs(pid) {
+  try {
+    let ns = 0
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    }
+    if (ns > 0) return ns / 1e6
+  } catch {
+    // fall through
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Machine-wide CPU counters from /proc/stat, in milliseconds: the time all CPUs spent running
+ * processes (user + nice + system), and the time the hypervisor stole from each CPU. `null`
+ * where /proc is not available. Sampled around a run, they show whether anything else ran
+ * meanwhile (a noisy neighbour in the VM, or other processes on the machine).
+ *
+ * @returns {{ busyMs: number, stealMsPerCpu: number[] } | null}
+ */
+function systemTimes() {
+  try {
+    const stat = readFileSync('/proc/stat', 'utf8')
+    let busyMs = 0
+    const stealMsPerCpu = []
+    for (const m of stat.matchAll(/^cpu(\d+)((?: \d+)+)$/gm)) {
+      const f = (m[2] ?? '').trim().split(' ').map(Number)
+      busyMs += ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0)) * 10
+      stealMsPerCpu[Number(m[1])] = (f[7] ?? 0) * 10
+    }
+    return { busyMs, stealMsPerCpu }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The CPU list a process may run on, as Linux reports it ("0", "1", "0-1"), to record that
+ * the pinning really took effect.
+ *
+ * @param {number} pid
+ * @returns {string | null}
+ */
+function allowedCpus(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    return /^Cpus_allowed_list:\s*(.+)$/m.exec(status)?.[1] ?? null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * What the CPU counters say about one measured run: the server's CPU time, the time stolen
+ * by the hypervisor per CPU, and the CPU time of everything that is neither the server nor
+ * the load generator (other processes; the harness itself is a few ms).
+ *
+ * @param {{ server: number | null, load: number | null, system: ReturnType<typeof systemTimes> }} start
+ * @param {typeof start} end
+ */
+function measured(start, end) {
+  const delta = (/** @type {number | null} */ a, /** @type {number | null} */ b) =>
+    a === null || b === null ? null : b - a
+  const serverCpuMs = delta(start.server, end.server)
+  const loadCpuMs = delta(start.load, end.load)
+  const s = start.system
+  const e = end.system
+  const stolenMs = s && e ? e.stealMsPerCpu.map((v, i) => v - (s.stealMsPerCpu[i] ?? v)) : []
+  const otherCpuMs =
+    s && e && serverCpuMs !== null && loadCpuMs !== null
+      ? Math.max(0, e.busyMs - s.busyMs - serverCpuMs - loadCpuMs)
+      : null
+  return { serverCpuMs, stolenMs, otherCpuMs }
+}
+
+/**
+ * Runs the load generator (load.mjs, autocannon) against 127.0.0.1:`port`, pinned to the load
+ * core: a warm-up, then the measured run. The server's CPU time is sampled when the measured
+ * run starts and when its result arrives.
+ *
+ * @param {number} port
+ * @param {number} serverPid
+ * @param {ReturnType<typeof parseOptions>['options']} options
+ */
+function runLoad(port, serverPid, options) {
+  const command = [
+    process.execPath,
+    path.join(BENCH_DIR, 'load.mjs'),
+    '--url',
+    `http://${HOST}:${port}/`,
+    '--duration',
+    String(options.duration),
+    '--warmup',
+    String(options.warmup),
+    '--connections',
+    String(options.connections),
+    '--pipelining',
+    String(options.pipelining),
+  ]
+  const child = spawnPinned(command, pinning?.loadCpu, {})
+  const stderr = tail(child.stderr)
+  const limitMs = (options.warmup + options.duration + 30) * 1000
+  return new Promise((resolve, reject) => {
+    const sample = () => ({
+      server: cpuTimeMs(serverPid),
+      load: cpuTimeMs(/** @type {number} */ (child.pid)),
+      system: systemTimes(),
+    })
+    let start = sample()
+    let result
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`load generator did not finish within ${limitMs / 1000} s`))
+    }, limitMs)
+    let buffered = ''
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk
+      let nl = buffered.indexOf('\n')
+      while (nl !== -1) {
+        const line = buffered.slice(0, nl)
+        buffered = buffered.slice(nl + 1)
+        nl = buffered.indexOf('\n')
+        let msg
+        try {
+          msg = JSON.parse(line)
+        } catch {
+          continue
+        }
+        if (msg.event === 'measure') {
+          start = sample()
+        }
+        if (msg.event === 'result') {
+          result = { ...msg, ...measured(start, sample()) }
+        }
+      }
+    })
+    child.on('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      if (result !== undefined && code === 0) resolve(result)
+      else reject(new Error(`load generator failed (exit ${code}):\n${stderr()}`))
+    })
+  })
+}
+
+/**
+ * Whether something outside the benchmark got in the way of a run: other processes used
+ * more than 2% of a core, or the hypervisor stole more than 2% of one, or both the server
+ * and the load generator sat idle more than 10% of the time (in a closed loop on an
+ * otherwise idle machine one of them is always the bottleneck, so neither may idle).
+ *
+ * @param {number | null} otherCpuShare
+ * @param {number} stolenShare
+ * @param {number | null} serverCpuShare
+ * @param {number} loadCpuShare
+ * @returns {boolean}
+ */
+function isDisturbed(otherCpuShare, stolenShare, serverCpuShare, loadCpuShare) {
+  if ((otherCpuShare ?? 0) > 0.02 || stolenShare > 0.02) return true
+  return serverCpuShare !== null && serverCpuShare < 0.9 && loadCpuShare < 0.9
+}
+
+/**
+ * One measured run: start the server, check it, load it (warm-up then measurement), stop it.
+ *
+ * @param {Scenario} scenario
+ * @param {number} round
+ * @param {ReturnType<typeof parseOptions>['options']} options
+ */
+async function runOnce(scenario, round, options) {
+  const server = await startServer(scenario)
+  try {
+    await sanityCheck(scenario, server.port)
+    const cpus = allowedCpus(server.pid)
+    const load = await runLoad(server.port, server.pid, options)
+    if (server.child.exitCode !== null) {
+      throw new Error(`server ${scenario.name} died during the run:\n${server.stderr()}`)
+    }
+    const ok = load.errors === 0 && load.timeouts === 0 && load.non2xx === 0
+    const otherCpuShare = load.otherCpuMs === null ? null : load.otherCpuMs / (load.seconds * 1000)
+    const stolenShare = Math.max(0, ...load.stolenMs) / (load.seconds * 1000)
+    const serverCpuShare =
+      load.serverCpuMs === null ? null : load.serverCpuMs / (load.seconds * 1000)
+    return {
+      round,
+      scenario: scenario.name,
+      ok,
+      rps: load.rps,
+      requests: load.requests,
+      seconds: load.seconds,
+      latencyMs: load.latencyMs,
+      autocannonP99Ms: load.autocannonP99Ms,
+      errors: load.errors,
+      timeouts: load.timeouts,
+      non2xx: load.non2xx,
+      serverCpus: cpus,
+      serverCpuShare,
+      serverCpuUsPerReq:
+        load.serverCpuMs === null ? null : (load.serverCpuMs * 1000) / load.requests,
+      loadCpuShare: load.loadCpuShare,
+      stolenMsPerCpu: load.stolenMs,
+      otherCpuShare,
+      disturbed: isDisturbed(otherCpuShare, stolenShare, serverCpuShare, load.loadCpuShare),
+    }
+  } finally {
+    await stopChild(server.child)
+  }
+}
+
+/**
+ * Starts a scenario's server once and checks its answers, so that a broken scenario stops
+ * the bench before the first round rather than minutes into it.
+ *
+ * @param {Scenario} scenario
+ */
+async function preflight(scenario) {
+  const server = await startServer(scenario)
+  try {
+    await sanityCheck(scenario, server.port)
+  } finally {
+    await stopChild(server.child)
+  }
+}
+
+/**
+ * Median of a list of numbers (mean of the two middle values for an even count).
+ *
+ * @param {number[]} values
+ * @returns {number | null}
+ */
+function median(values) {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  const upper = sorted[mid] ?? 0
+  return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] ?? 0) + upper) / 2
+}
+
+/**
+ * Per-round ratios of `a` to `b`: req/s of a over req/s of b, and CPU per request of b over
+ * CPU per request of a (both > 1 when a is faster), computed only within a round, and only
+ * for rounds where both runs were clean.
+ *
+ * @param {ReturnType<typeof runOnce> extends Promise<infer R> ? R[] : never} runs
+ * @param {string} a
+ * @param {string} b
+ */
+function ratios(runs, a, b) {
+  const rounds = [...new Set(runs.map((r) => r.round))]
+  const rps = []
+  const cpu = []
+  for (const round of rounds) {
+    const ra = runs.find((r) => r.round === round && r.scenario === a && r.ok)
+    const rb = runs.find((r) => r.round === round && r.scenario === b && r.ok)
+    if (ra === undefined || rb === undefined) continue
+    rps.push(ra.rps / rb.rps)
+    if (ra.serverCpuUsPerReq !== null && rb.serverCpuUsPerReq !== null) {
+      cpu.push(rb.serverCpuUsPerReq / ra.serverCpuUsPerReq)
+    }
+  }
+  return {
+    rps,
+    rpsMedian: median(rps),
+    rpsMin: rps.length ? Math.min(...rps) : null,
+    rpsMax: rps.length ? Math.max(...rps) : null,
+    cpu,
+    cpuMedian: median(cpu),
+  }
+}
+
+/**
+ * Medians per scenario, the ratios to node:http, the head-to-head comparisons and the goals.
+ *
+ * @param {Scenario[]} scenarios
+ * @param {ReturnType<typeof runOnce> extends Promise<infer R> ? R[] : never} runs
+ */
+function summarize(scenarios, runs) {
+  const rows = scenarios.map((s) => {
+    const mine = runs.filter((r) => r.scenario === s.name && r.ok)
+    const cpuPerReq = mine.map((r) => r.serverCpuUsPerReq).filter((v) => v !== null)
+    return {
+      scenario: s.name,
+      description: s.description,
+      runs: runs.filter((r) => r.scenario === s.name).length,
+      okRuns: mine.length,
+      disturbedRuns: runs.filter((r) => r.scenario === s.name && r.disturbed).length,
+      rpsMedian: median(mine.map((r) => r.rps)),
+      p99MsMedian: median(mine.map((r) => r.latencyMs.p99)),
+      serverCpuUsPerReqMedian: median(/** @type {number[]} */ (cpuPerReq)),
+      serverCpuShareMedian: median(
+        /** @type {number[]} */ (mine.map((r) => r.serverCpuShare).filter((v) => v !== null))
+      ),
+      loadCpuShareMedian: median(mine.map((r) => r.loadCpuShare)),
+      vsNative: ratios(runs, s.name, BASELINE),
+    }
+  })
+  const names = new Set(scenarios.map((s) => s.name))
+  const comparisons = scenarios
+    .filter((s) => s.peer !== undefined && names.has(s.peer))
+    .map((s) => ({ a: s.name, b: /** @type {string} */ (s.peer), ...ratios(runs, s.name, s.peer) }))
+  const goals = GOALS.filter((g) => names.has(g.scenario)).map((g) => {
+    const v = rows.find((r) => r.scenario === g.scenario)?.vsNative
+    const ratio = v?.rpsMedian ?? null
+    return {
+      ...g,
+      ratio,
+      rangeMin: v?.rpsMin ?? null,
+      rangeMax: v?.rpsMax ?? null,
+      cpuRatio: v?.cpuMedian ?? null,
+      pass: ratio !== null && ratio >= g.min,
+    }
+  })
+  return { rows, comparisons, goals }
+}
+
+/** @param {number | null} n @param {number} [digits] */
+const fixed = (n, digits = 2) => (n === null ? 'n/a' : n.toFixed(digits))
+/** @param {number | null} n */
+const int = (n) => (n === null ? 'n/a' : Math.round(n).toLocaleString('en-US'))
+/** @param {number | null} n */
+const pct = (n) => (n === null ? 'n/a' : `${(n * 100).toFixed(1)}%`)
+
+/**
+ * Renders the summary as markdown: the machine, the table, the comparisons and the goals.
+ *
+ * @param {ReturnType<typeof summarize>} summary
+ * @param {ReturnType<typeof describeMachine>} machine
+ * @param {ReturnType<typeof parseOptions>['options']} options
+ * @returns {string}
+ */
+function renderMarkdown(summary, machine, options) {
+  const lines = []
+  lines.push(
+    `${machine.cpuCount} × ${machine.cpuModel}, ${machine.platform} ${machine.release}, Node ${machine.node}; ` +
+      `${machine.pinning}; ${options.rounds} rounds × (${options.warmup} s warm-up + ${options.duration} s), ` +
+      `${options.connections} connections, pipelining ${options.pipelining}.`
+  )
+  lines.push('')
+  lines.push(
+    '| scenario | what | req/s | p99 (ms) | vs node:http (req/s) | range | server CPU µs/req | vs node:http (CPU/req) | server CPU | load CPU |'
+  )
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const row of summary.rows) {
+    const v = row.vsNative
+    const notes = []
+    if (row.okRuns !== row.runs) notes.push(`${row.runs - row.okRuns} with errors`)
+    if (row.disturbedRuns > 0) notes.push(`${row.disturbedRuns} disturbed`)
+    const clean = notes.length === 0 ? '' : ` (${notes.join(', ')})`
+    lines.push(
+      `| ${row.scenario}${clean} | ${row.description} | ${int(row.rpsMedian)} | ${fixed(row.p99MsMedian)} | ` +
+        `${pct(v.rpsMedian)} | ${pct(v.rpsMin)}–${pct(v.rpsMax)} | ${fixed(row.serverCpuUsPerReqMedian)} | ` +
+        `${pct(v.cpuMedian)} | ${pct(row.serverCpuShareMedian)} | ${pct(row.loadCpuShareMedian)} |`
+    )
+  }
+  for (const c of summary.comparisons) {
+    lines.push('')
+    lines.push(
+      `**${c.a} vs ${c.b}:** req/s ratio ${fixed(c.rpsMedian, 3)} (median of per-round ` +
+        `ratios ${c.rps.map((r) => r.toFixed(3)).join(', ')}); CPU-per-request ratio ` +
+        `${fixed(c.cpuMedian, 3)} (${c.b} µs/req ÷ ${c.a} µs/req; > 1 means ${c.a} is cheaper).`
+    )
+  }
+  for (const g of summary.goals) {
+    lines.push('')
+    lines.push(
+      `**Goal ${g.scenario} >= ${pct(g.min)} of node:http:** ${g.pass ? 'PASS' : 'FAIL'} ` +
+        `(req/s ${pct(g.ratio)}, median of per-round ratios, range ${pct(g.rangeMin)}–${pct(g.rangeMax)}; ` +
+        `CPU per request ${pct(g.cpuRatio)}).`
+    )
+  }
+  return `${lines.join('\n')}\n`
+}
+
+/**
+ * What the numbers were measured on.
+ *
+ * @param {ReturnType<typeof resolvePinning>} pin
+ */
+function describeMachine(pin) {
+  const cpus = os.cpus()
+  return {
+    cpuCount: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown CPU',
+    platform: os.platform(),
+    release: os.release(),
+    arch: os.arch(),
+    node: process.version,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    pinning:
+      pin === null
+        ? 'not pinned'
+        : `server on CPU ${pin.serverCpu}, autocannon and harness on CPU ${pin.loadCpu} (${pin.tool})`,
+  }
+}
+
+/**
+ * One progress line for a run.
+ *
+ * @param {Awaited<ReturnType<typeof runOnce>>} run
+ * @param {number} rounds
+ * @returns {string}
+ */
+function describeRun(run, rounds) {
+  const steal = run.stolenMsPerCpu.some((ms) => ms > 0)
+  return (
+    `round ${run.round}/${rounds} ${run.scenario.padEnd(14)} ${int(run.rps).padStart(8)} req/s` +
+    `  p99 ${fixed(run.latencyMs.p99)} ms  server CPU ${pct(run.serverCpuShare)}` +
+    ` (${fixed(run.serverCpuUsPerReq)} µs/req, cpus ${run.serverCpus})` +
+    `  load CPU ${pct(run.loadCpuShare)}  other CPU ${pct(run.otherCpuShare)}` +
+    `${steal ? `  steal ${run.stolenMsPerCpu.join('/')} ms` : ''}` +
+    `${run.disturbed ? '  DISTURBED' : ''}` +
+    `${run.ok ? '' : `  NOT CLEAN: ${run.errors} errors, ${run.timeouts} timeouts, ${run.non2xx} non-2xx`}`
+  )
+}
+
+/** @param {string} message */
+function warn(message) {
+  process.stderr.write(`[bench] warning: ${message}\n`)
+}
+
+/** @param {string} message */
+function progress(message) {
+  process.stderr.write(`[bench] ${message}\n`)
+}
+
+/**
+ * Fails early, with the fix, when @shallot/stack has not been built.
+ */
+function checkBuilt() {
+  try {
+    const entry = fileURLToPath(import.meta.resolve('@shallot/stack'))
+    accessSync(entry)
+  } catch {
+    throw new UsageError(
+      '@shallot/stack is not built: run `pnpm -w run build` (or `pnpm bench` from the root)'
+    )
+  }
+}
+
+/** @type {ReturnType<typeof resolvePinning>} */
+let pinning = null
+
+/**
+ * Runs the benchmark: every selected scenario once per round, in the same order each round
+ * (A B C A B C …), then prints the markdown summary on stdout and writes the JSON results.
+ */
+async function main() {
+  // `pnpm run bench -- --rounds 3` passes the `--` along: drop it.
+  const argv = process.argv.slice(2)
+  if (argv[0] === '--') argv.shift()
+  const { options, positionals, custom, list, help } = parseOptions(argv)
+  if (help) {
+    process.stdout.write(HELP)
+    return
+  }
+  if (list) {
+    for (const s of [...SCENARIOS, ...custom]) process.stdout.write(`${s.name}\t${s.description}\n`)
+    return
+  }
+  const scenarios = selectScenarios(positionals, custom)
+  checkBuilt()
+  pinning = resolvePinning(options)
+  const machine = describeMachine(pinning)
+  const perRun = options.warmup + options.duration + 1
+  progress(
+    `${scenarios.map((s) => s.name).join(', ')}: ${options.rounds} rounds, about ` +
+      `${Math.ceil((scenarios.length * options.rounds * perRun) / 60)} min; ${machine.pinning}`
+  )
+
+  for (const scenario of scenarios) await preflight(scenario)
+
+  const startedAt = new Date()
+  const runs = []
+  const discarded = []
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const scenario of scenarios) {
+      for (let attempt = 0; ; attempt++) {
+        const run = await runOnce(scenario, round, options)
+        progress(describeRun(run, options.rounds))
+        if (run.disturbed && attempt < options.retries) {
+          // Repeated at once, so the round keeps its order and stays short.
+          discarded.push(run)
+          continue
+        }
+        runs.push(run)
+        break
+      }
+    }
+  }
+
+  const summary = summarize(scenarios, runs)
+  const markdown = renderMarkdown(summary, machine, options)
+  const out =
+    options.out ??
+    path.join(BENCH_DIR, 'results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
+  mkdirSync(path.dirname(out), { recursive: true })
+  const document = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine,
+    options,
+    scenarios,
+    runs,
+    discardedRuns: discarded,
+    summary,
+    markdown,
+  }
+  writeFileSync(out, `${JSON.stringify(document, null, 2)}\n`)
+  process.stdout.write(`\n${markdown}`)
+  progress(`results written to ${path.relative(process.cwd(), out) || out}`)
+}
+
+let stopping = false
+for (const [signal, code] of /** @type {const} */ ([
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+])) {
+  process.on(signal, () => {
+    if (stopping) return
+    stopping = true
+    progress(`${signal}: stopping ${children.size} child process(es)`)
+    killAll().finally(() => process.exit(code))
+  })
+}
+// Last resort: whatever is still running when the harness exits is killed outright.
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+})
+
+main()
+  .catch((err) => {
+    process.exitCode = 1
+    if (err instanceof UsageError) process.stderr.write(`[bench] ${err.message}\n`)
+    else process.stderr.write(`[bench] failed: ${err instanceof Error ? err.stack : err}\n`)
+  })
+  .finally(() => killAll())
