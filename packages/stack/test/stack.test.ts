@@ -1,5 +1,5 @@
-import { listen, rawRequest } from '@shallot/test-utils'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { failOnUnhandledRejections, listen, rawRequest } from '@shallot/test-utils'
+import { describe, expect, it } from 'vitest'
 import {
   type ErrorListener,
   getError,
@@ -25,16 +25,7 @@ function errorSink() {
   return { errors, onError }
 }
 
-let unhandled: unknown[] = []
-const onUnhandled = (reason: unknown) => unhandled.push(reason)
-beforeEach(() => {
-  unhandled = []
-  process.on('unhandledRejection', onUnhandled)
-})
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled)
-  expect(unhandled).toEqual([])
-})
+failOnUnhandledRejections()
 
 describe('stack: composition', () => {
   it('should return the handler unchanged for an empty stack', () => {

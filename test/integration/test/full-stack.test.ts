@@ -12,20 +12,11 @@ import {
   stack,
   trustProxy,
 } from '@shallot/stack'
-import { listen } from '@shallot/test-utils'
+import { failOnUnhandledRejections, listen } from '@shallot/test-utils'
 import cors from 'cors'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
-let unhandled: unknown[] = []
-const onUnhandled = (reason: unknown) => unhandled.push(reason)
-beforeEach(() => {
-  unhandled = []
-  process.on('unhandledRejection', onUnhandled)
-})
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled)
-  expect(unhandled).toEqual([])
-})
+failOnUnhandledRejections()
 
 /** The app a user would build: built packages imported by name. */
 function buildApp(log: string[]) {

@@ -7,6 +7,7 @@ import {
   type Server,
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { afterEach, beforeEach, expect } from 'vitest'
 
 export interface Listening {
   /** `http://127.0.0.1:<port>` (no trailing slash) */
@@ -89,3 +90,20 @@ export function rawRequest(url: string, options: RawRequestOptions = {}): Promis
 
 /** Resolves after `ms` milliseconds. */
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Makes every test in the calling file fail if a promise rejection went unhandled while it
+ * ran: the stack promises that a request's error never becomes one.
+ */
+export function failOnUnhandledRejections(): void {
+  let unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown) => unhandled.push(reason)
+  beforeEach(() => {
+    unhandled = []
+    process.on('unhandledRejection', onUnhandled)
+  })
+  afterEach(() => {
+    process.off('unhandledRejection', onUnhandled)
+    expect(unhandled).toEqual([])
+  })
+}
