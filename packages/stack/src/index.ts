@@ -16,6 +16,13 @@ export {
   type TrustProxyOptions,
   trustProxy,
 } from './proxy.js'
-export { type MountOptions, mount, type StackOptions, stack, when } from './stack.js'
+export {
+  type LayerTracer,
+  type MountOptions,
+  mount,
+  type StackOptions,
+  stack,
+  when,
+} from './stack.js'
 export type { Handler, Layer, Middleware } from './types.js'
 export { appendVary } from './vary.js'

@@ -14,6 +14,36 @@ export interface StackOptions {
    * @default logs 5xx errors with `console.error`
    */
   onError?: ErrorListener
+  /**
+   * Traces each layer of this stack per request, e.g. `traceLayers()` from @shallot/timing,
+   * which shows every layer as a `Server-Timing` entry. When absent the stack builds plain
+   * guards: tracing costs nothing unless it is on.
+   *
+   * @default undefined (no tracing)
+   */
+  trace?: LayerTracer
+}
+
+/**
+ * Receives the timing of each layer of a stack, per request. Times are `performance.now()`
+ * values. `layer` is the middleware's name, else the name of the handler it returned, else
+ * `layer<index>`; the innermost handler is `'app'` (index = number of layers).
+ */
+export interface LayerTracer {
+  /** The request enters the layer. */
+  enter(req: IncomingMessage, res: ServerResponse, layer: string, index: number, time: number): void
+  /**
+   * The layer's handler returned, or the promise it returned settled: an inclusive span,
+   * covering the layers inside it. Often later than the response head.
+   */
+  exit?(
+    req: IncomingMessage,
+    res: ServerResponse,
+    layer: string,
+    index: number,
+    start: number,
+    end: number
+  ): void
 }
 
 /**
@@ -49,6 +79,18 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
       `[@shallot/stack] option "onError" must be a function, got ${typeof options.onError}`
     )
   }
+  const { trace } = options
+  if (
+    trace !== undefined &&
+    (typeof trace !== 'object' ||
+      trace === null ||
+      typeof trace.enter !== 'function' ||
+      (trace.exit !== undefined && typeof trace.exit !== 'function'))
+  ) {
+    throw new TypeError(
+      '[@shallot/stack] option "trace" must be an object with an enter(req, res, layer, index, time) function and an optional exit function'
+    )
+  }
   const mws: Middleware[] = []
   list.forEach((layer, i) => {
     if (!layer) return
@@ -76,7 +118,7 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
           ? parent
           : new ChildScope(onError, parent)
     const key = Symbol('shallot.depth')
-    const entry = compose(mws, handler, scope, key)
+    const entry = compose(mws, handler, scope, key, trace)
     if (root === undefined) {
       return tag(function nestedStack(req: IncomingMessage, res: ServerResponse) {
         ;(req as unknown as DepthState)[key] = -1
@@ -104,10 +146,20 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
  * no allocation. Errors are caught where they occur, so `next` never rejects and a layer that
  * calls it without awaiting cannot leak an unhandled rejection.
  */
-function compose(mws: readonly Middleware[], app: Handler, scope: Scope, key: symbol): Handler {
+function compose(
+  mws: readonly Middleware[],
+  app: Handler,
+  scope: Scope,
+  key: symbol,
+  trace: LayerTracer | undefined
+): Handler {
   // names[j]: how to call layer j in an error message; filled once the handlers exist.
   const names: string[] = []
-  let next = guard(app, mws.length, scope, key, names)
+  const wrap = (handler: Handler, index: number, name: string): Handler =>
+    trace === undefined
+      ? guard(handler, index, scope, key, names)
+      : guard(traced(handler, index, name, trace), index, scope, key, names)
+  let next = wrap(app, mws.length, 'app')
   for (let j = mws.length - 1; j >= 0; j--) {
     const mw = mws[j] as Middleware
     const handler = mw(next)
@@ -116,11 +168,37 @@ function compose(mws: readonly Middleware[], app: Handler, scope: Scope, key: sy
         `[@shallot/stack] layer ${j}${mw.name ? ` "${mw.name}"` : ''} returned ${typeof handler} instead of a handler function`
       )
     }
-    const name = mw.name || handler.name
+    const name = mw.name || (handler === next ? '' : handler.name)
     names[j] = name ? `"${name}" (index ${j})` : `index ${j}`
-    next = guard(handler, j, scope, key, names)
+    next = wrap(handler, j, name || `layer${j}`)
   }
   return next
+}
+
+/** Wraps a handler to report its layer's entry and inclusive span to the tracer. */
+function traced(handler: Handler, index: number, name: string, trace: LayerTracer): Handler {
+  const { exit } = trace
+  return function traced(req, res) {
+    const start = performance.now()
+    trace.enter(req, res, name, index, start)
+    if (exit === undefined) return handler(req, res)
+    let result: void | Promise<void>
+    try {
+      result = handler(req, res)
+    } catch (err) {
+      exit.call(trace, req, res, name, index, start, performance.now())
+      throw err
+    }
+    if (result !== undefined && typeof result.then === 'function') {
+      const done = (): void => exit.call(trace, req, res, name, index, start, performance.now())
+      return result.then(done, (err: unknown) => {
+        done()
+        throw err
+      })
+    }
+    exit.call(trace, req, res, name, index, start, performance.now())
+    return result
+  }
 }
 
 type DepthState = Record<symbol, number | undefined>
