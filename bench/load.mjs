@@ -15,6 +15,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
     pipelining: { type: 'string', default: '1' },
+    request: { type: 'string' },
   },
 })
 
@@ -80,6 +81,9 @@ async function main() {
   const warmup = numberOption('warmup', values.warmup, 0)
   const connections = numberOption('connections', values.connections, 1)
   const pipelining = numberOption('pipelining', values.pipelining, 1)
+  /** @type {{ method?: string, headers?: Record<string, string> }} */
+  const request = values.request === undefined ? {} : JSON.parse(values.request)
+  const shape = { method: request.method ?? 'GET', headers: request.headers ?? {} }
   // Bounded even if autocannon never returns; the harness kills it too.
   setTimeout(
     () => {
@@ -95,12 +99,12 @@ async function main() {
     process.stdin.resume()
   }
 
-  if (warmup > 0) await cannon({ url, connections, pipelining, duration: warmup })
+  if (warmup > 0) await cannon({ url, connections, pipelining, duration: warmup, ...shape })
 
   emit({ event: 'measure' })
   const latencyUs = createHistogram({ lowest: 1, highest: 60_000_000, figures: 3 })
   const cpuBefore = process.cpuUsage()
-  const result = await cannon({ url, connections, pipelining, duration }, latencyUs)
+  const result = await cannon({ url, connections, pipelining, duration, ...shape }, latencyUs)
   const cpu = process.cpuUsage(cpuBefore)
   const seconds = result.duration
   emit({

@@ -10,6 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { apiKeyPass, basicPass, corsPreflight, corsSimple } from './servers/requests.mjs'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const HOST = '127.0.0.1'
@@ -23,6 +24,10 @@ const BASELINE = 'native'
  * @property {string} [expectBody] body the sanity check expects
  * @property {string} [expectHeader] header the sanity check expects on the second response
  * @property {string} [peer] a scenario this one is compared with head to head
+ * @property {{ method?: string, headers?: Record<string, string> }} [request] what the load
+ *   generator and the sanity check send (default `GET /` with no extra header)
+ * @property {number} [expectStatus] the status the sanity check expects (default: any 2xx)
+ * @property {string[]} [expectHeaders] headers that must be on the sanity check's response
  */
 
 /** @param {string} file @returns {string[]} */
@@ -69,10 +74,100 @@ const SCENARIOS = [
     expectHeader: 'x-finished-before',
     peer: 'hooks-jshttp',
   },
+  {
+    name: 'cors-simple',
+    description: '@shallot/cors, simple request from an allowed origin (credentials)',
+    command: nodeServer('cors-shallot.mjs'),
+    request: corsSimple,
+    expectBody: 'hello',
+    expectHeaders: ['access-control-allow-origin', 'access-control-allow-credentials'],
+    peer: 'cors-simple-expressjs',
+  },
+  {
+    name: 'cors-simple-expressjs',
+    description: '`cors` (expressjs) on bare node:http, same request',
+    command: nodeServer('cors-expressjs.mjs'),
+    request: corsSimple,
+    expectBody: 'hello',
+    expectHeaders: ['access-control-allow-origin', 'access-control-allow-credentials'],
+  },
+  {
+    name: 'cors-preflight',
+    description: '@shallot/cors, preflight (OPTIONS, custom header)',
+    command: nodeServer('cors-shallot.mjs'),
+    request: corsPreflight,
+    expectStatus: 204,
+    expectHeaders: ['access-control-allow-methods', 'access-control-allow-headers'],
+    peer: 'cors-preflight-expressjs',
+  },
+  {
+    name: 'cors-preflight-expressjs',
+    description: '`cors` (expressjs) on bare node:http, same preflight',
+    command: nodeServer('cors-expressjs.mjs'),
+    request: corsPreflight,
+    expectStatus: 204,
+    expectHeaders: ['access-control-allow-methods', 'access-control-allow-headers'],
+  },
+  {
+    name: 'apikey',
+    description: '@shallot/auth `apiKey`, a request with a valid key',
+    command: nodeServer('apikey-shallot.mjs'),
+    request: apiKeyPass,
+    expectBody: 'hello',
+  },
+  {
+    name: 'basic',
+    description: '@shallot/auth `basic`, valid credentials',
+    command: nodeServer('basic-shallot.mjs'),
+    request: basicPass,
+    expectBody: 'hello',
+    peer: 'basic-express-basic-auth',
+  },
+  {
+    name: 'basic-express-basic-auth',
+    description: '`express-basic-auth` on bare node:http, same credentials',
+    command: nodeServer('basic-express-basic-auth.mjs'),
+    request: basicPass,
+    expectBody: 'hello',
+  },
+  {
+    name: 'timing',
+    description: '@shallot/timing `responseTime()` (X-Response-Time)',
+    command: nodeServer('timing-shallot.mjs'),
+    expectBody: 'hello',
+    expectHeaders: ['x-response-time'],
+    peer: 'timing-response-time',
+  },
+  {
+    name: 'timing-response-time',
+    description: '`response-time` (expressjs) on bare node:http',
+    command: nodeServer('timing-response-time.mjs'),
+    expectBody: 'hello',
+    expectHeaders: ['x-response-time'],
+  },
 ]
 
 /** Ratios to node:http that the run checks and reports. */
-const GOALS = [{ scenario: 'stack-10', min: 0.97 }]
+const GOALS = [
+  { scenario: 'stack-10', min: 0.97 },
+  ...['cors-simple', 'cors-preflight', 'apikey', 'basic', 'timing'].map((scenario) => ({
+    scenario,
+    min: 0.95,
+  })),
+]
+
+/**
+ * Head-to-head cost goals: what a Shallot layer adds over bare node:http must be at most
+ * `maxShare` of what its peer adds. The cost is read from the server's CPU per request
+ * (scenario ÷ node:http − 1, median of per-round values), the measure least disturbed by the
+ * load generator; the req/s cost (1 − ratio) is reported beside it.
+ */
+const COST_GOALS = [
+  { scenario: 'cors-simple', peer: 'cors-simple-expressjs', maxShare: 0.5 },
+  { scenario: 'cors-preflight', peer: 'cors-preflight-expressjs', maxShare: 0.5 },
+  { scenario: 'basic', peer: 'basic-express-basic-auth', maxShare: 0.5 },
+  { scenario: 'timing', peer: 'timing-response-time', maxShare: 0.5 },
+]
 
 const HELP = `Usage: node bench/run.mjs [options] [scenario...]
 
@@ -401,12 +496,23 @@ async function sanityCheck(scenario, port) {
   try {
     let last
     for (let i = 0; i < 2; i++) {
-      last = await get(port, agent)
-      if (last.status < 200 || last.status > 299) {
-        throw new Error(`${scenario.name}: GET / answered ${last.status}`)
+      last = await get(port, agent, scenario.request)
+      const statusOk =
+        scenario.expectStatus === undefined
+          ? last.status >= 200 && last.status <= 299
+          : last.status === scenario.expectStatus
+      if (!statusOk) {
+        throw new Error(
+          `${scenario.name}: ${scenario.request?.method ?? 'GET'} / answered ${last.status}`
+        )
       }
       if (scenario.expectBody !== undefined && last.body !== scenario.expectBody) {
         throw new Error(`${scenario.name}: unexpected body ${JSON.stringify(last.body)}`)
+      }
+      for (const name of scenario.expectHeaders ?? []) {
+        if (last.headers[name] === undefined) {
+          throw new Error(`${scenario.name}: the response has no ${name} header`)
+        }
       }
     }
     if (scenario.expectHeader !== undefined) {
@@ -423,25 +529,38 @@ async function sanityCheck(scenario, port) {
 }
 
 /**
- * One GET / to 127.0.0.1:`port`.
+ * One request to 127.0.0.1:`port`, `GET /` unless `request` says otherwise.
  *
  * @param {number} port
  * @param {http.Agent} agent
+ * @param {Scenario['request']} [request]
  * @returns {Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }>}
  */
-function get(port, agent) {
+function get(port, agent, request) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: HOST, port, path: '/', agent, timeout: 5000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk) => {
-        body += chunk
-      })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-      res.on('error', reject)
-    })
+    const req = http.request(
+      {
+        host: HOST,
+        port,
+        path: '/',
+        method: request?.method ?? 'GET',
+        headers: request?.headers,
+        agent,
+        timeout: 5000,
+      },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk) => {
+          body += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+        res.on('error', reject)
+      }
+    )
     req.on('timeout', () => req.destroy(new Error('sanity request timed out')))
     req.on('error', reject)
+    req.end()
   })
 }
 
@@ -544,7 +663,7 @@ function measured(start, end) {
  * @param {number} serverPid
  * @param {ReturnType<typeof parseOptions>['options']} options
  */
-function runLoad(port, serverPid, options) {
+function runLoad(port, serverPid, options, request) {
   const command = [
     process.execPath,
     path.join(BENCH_DIR, 'load.mjs'),
@@ -558,6 +677,7 @@ function runLoad(port, serverPid, options) {
     String(options.connections),
     '--pipelining',
     String(options.pipelining),
+    ...(request === undefined ? [] : ['--request', JSON.stringify(request)]),
   ]
   const child = spawnPinned(command, pinning?.loadCpu, {})
   const stderr = tail(child.stderr)
@@ -638,7 +758,7 @@ async function runOnce(scenario, round, options) {
   try {
     await sanityCheck(scenario, server.port)
     const cpus = allowedCpus(server.pid)
-    const load = await runLoad(server.port, server.pid, options)
+    const load = await runLoad(server.port, server.pid, options, scenario.request)
     if (server.child.exitCode !== null) {
       throw new Error(`server ${scenario.name} died during the run:\n${server.stderr()}`)
     }
@@ -776,7 +896,38 @@ function summarize(scenarios, runs) {
       pass: ratio !== null && ratio >= g.min,
     }
   })
-  return { rows, comparisons, goals }
+  const costs = COST_GOALS.filter((g) => names.has(g.scenario) && names.has(g.peer)).map((g) => {
+    const mine = overheads(runs, g.scenario)
+    const theirs = overheads(runs, g.peer)
+    const pass =
+      mine.cpu !== null &&
+      theirs.cpu !== null &&
+      theirs.cpu > 0 &&
+      mine.cpu <= g.maxShare * theirs.cpu
+    return {
+      ...g,
+      mine,
+      theirs,
+      share: mine.cpu !== null && theirs.cpu ? mine.cpu / theirs.cpu : null,
+      pass,
+    }
+  })
+  return { rows, comparisons, goals, costs }
+}
+
+/**
+ * What a scenario adds over node:http in the same rounds: CPU per request (scenario ÷
+ * node:http − 1) and req/s (1 − scenario ÷ node:http), medians of per-round values.
+ *
+ * @param {ReturnType<typeof runOnce> extends Promise<infer R> ? R[] : never} runs
+ * @param {string} name
+ */
+function overheads(runs, name) {
+  const r = ratios(runs, name, BASELINE)
+  return {
+    cpu: median(r.cpu.map((x) => 1 / x - 1)),
+    rps: median(r.rps.map((x) => 1 - x)),
+  }
 }
 
 /** @param {number | null} n @param {number} [digits] */
@@ -832,6 +983,14 @@ function renderMarkdown(summary, machine, options) {
       `**Goal ${g.scenario} >= ${pct(g.min)} of node:http:** ${g.pass ? 'PASS' : 'FAIL'} ` +
         `(req/s ${pct(g.ratio)}, median of per-round ratios, range ${pct(g.rangeMin)}–${pct(g.rangeMax)}; ` +
         `CPU per request ${pct(g.cpuRatio)}).`
+    )
+  }
+  for (const c of summary.costs) {
+    lines.push('')
+    lines.push(
+      `**Goal ${c.scenario} costs at most ${pct(c.maxShare)} of ${c.peer} over node:http:** ` +
+        `${c.pass ? 'PASS' : 'FAIL'} (CPU per request over node:http: ${c.scenario} ${pct(c.mine.cpu)}, ` +
+        `${c.peer} ${pct(c.theirs.cpu)}, share ${pct(c.share)}; req/s lost: ${pct(c.mine.rps)} vs ${pct(c.theirs.rps)}).`
     )
   }
   return `${lines.join('\n')}\n`

@@ -1,9 +1,17 @@
-import { type Handler, mount, stack } from '@shallot/stack'
+import { apiKey } from '@shallot/auth'
+import { cors } from '@shallot/cors'
+import { type Handler, type Middleware, mount, stack } from '@shallot/stack'
+import { timing, traceLayers } from '@shallot/timing'
 import { accessLog } from './access-log.js'
 import { api } from './api.js'
 import { home } from './home.js'
 import { publicFiles } from './public-files.js'
-import { responseTime } from './response-time.js'
+
+/** The API key the demo accepts when no other keys are given (`DEMO_API_KEYS` unset). */
+export const DEFAULT_API_KEYS: readonly string[] = ['test-key-123']
+
+/** The one origin whose pages may call the demo from a browser, with credentials. */
+export const CORS_ORIGIN = 'http://localhost:3000'
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -18,6 +26,13 @@ export interface AppOptions {
    * @default the demo's public/ folder
    */
   publicDir?: string | URL
+  /**
+   * The API keys accepted in `X-API-Key` for `/api` and below (server.ts passes the
+   * comma-separated `DEMO_API_KEYS`). Empty or duplicate keys are refused at start-up.
+   *
+   * @default ['test-key-123']
+   */
+  apiKeys?: readonly string[]
 }
 
 /**
@@ -25,29 +40,68 @@ export interface AppOptions {
  * `http.createServer()` takes as it is. This is the one place where the layers are listed.
  */
 export function createApp(options: AppOptions = {}): Handler {
-  const { log, publicDir = new URL('../public/', import.meta.url) } = options
+  const {
+    log,
+    publicDir = new URL('../public/', import.meta.url),
+    apiKeys = DEFAULT_API_KEYS,
+  } = options
 
   return stack(
+    // traceLayers() reports every layer below to timing(), so `Server-Timing` carries one
+    // `layer.<name>` entry per layer (the devtools' Network panel shows them). It exposes how
+    // the app is built: a production server would leave it out (or turn it on for staff).
+    { trace: traceLayers() },
+
     // The layers, in onion order: the first sees the request first and the response last.
     // A falsy entry is skipped, so `log && accessLog(log)` adds the layer only when asked.
 
     // logging: @shallot/logging's logging() will take this place.
     log && accessLog(log),
-    // timing: @shallot/timing's timing() will replace this hand-written layer.
-    responseTime(),
+    // timing: `X-Response-Time` and `Server-Timing` (total, the layers, the handlers' marks
+    // from getTiming(req)) on every response, errors and 401s included. The demo used to
+    // have a hand-written layer here; docs/recipes/write-your-own-middleware.md still
+    // builds one step by step.
+    timing(),
     // monitoring: monitoring() from @shallot/monitoring (metrics, /healthz) goes here.
     // compression: isProd && compression() from @shallot/compression goes here.
-    // cors: cors({ origin: ['https://app.example.com'] }) from @shallot/cors goes here.
+    // cors: a browser app on http://localhost:3000 may call the API with credentials. Before
+    // the auth layer: preflights carry no key and are answered here, and a 401 still carries
+    // the CORS headers, so the page can read it.
+    named(
+      'cors',
+      cors({
+        origin: [CORS_ORIGIN],
+        credentials: true,
+        exposedHeaders: ['X-Response-Time', 'Server-Timing'],
+      })
+    ),
     // session: session({ secret: process.env.SESSION_SECRET }) from @shallot/session goes here.
-    // auth: apiKey({ keys, paths: ['/api/'] }) from @shallot/auth goes here.
 
     // static: serveStatic('./public', { prefix: '/public' }) from @shallot/static will
     // replace this temporary handler.
-    mount('/public', publicFiles(publicDir)),
+    named('public', mount('/public', publicFiles(publicDir))),
+    // auth: /api and below need a key in `X-API-Key` (not /apix); everything else is open.
+    // Missing or wrong keys get a 401 with `WWW-Authenticate`, rendered by the stack.
+    named('auth', apiKey({ keys: apiKeys, paths: ['/api'] })),
     // The API: a handler mounted at /api sees /api/test as /test.
-    mount('/api', api)
+    named('api', mount('/api', api))
   )(
     // The innermost handler: the home page, and a 404 for whatever nothing above answered.
     home
   )
+}
+
+/**
+ * The same layer under another name. The stack names each traced layer after the handler
+ * its middleware returns, which for `mount()` is `mount` whatever it mounts:
+ * `layer.public` and `layer.api` read better in `Server-Timing`.
+ */
+function named(name: string, layer: Middleware): Middleware {
+  return (next) => {
+    const handler = layer(next)
+    // A layer that hands back `next` itself is the stack's own: leave its name alone.
+    if (handler === next) return handler
+    const renamed: Handler = (req, res) => handler(req, res)
+    return Object.defineProperty(renamed, 'name', { value: name })
+  }
 }

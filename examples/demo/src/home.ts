@@ -1,5 +1,8 @@
 import { getOriginalUrl, getPath, type Handler, HttpError } from '@shallot/stack'
 
+/** How to call the API, as shown on the page. */
+const CURL = "curl -H 'X-API-Key: test-key-123' http://localhost:8080/api/test"
+
 /** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -58,13 +61,32 @@ ${queryRows}
 <h2>Routes</h2>
 <ul>
 <li><a href="/"><code>/</code></a>: this page</li>
-<li><a href="/api/test"><code>/api/test</code></a>: JSON, from a handler mounted at <code>/api</code></li>
-<li><a href="/api/slow?ms=2000"><code>/api/slow?ms=2000</code></a>: JSON after a delay (0 to 5000 ms); stop the server meanwhile and the answer still arrives</li>
+<li><a href="/api/test"><code>/api/test</code></a>: JSON, from a handler mounted at <code>/api</code>; needs an API key, so following the link gets the 401</li>
+<li><a href="/api/slow?ms=2000"><code>/api/slow?ms=2000</code></a>: JSON after a delay (0 to 5000 ms), with the key too; stop the server meanwhile and the answer still arrives</li>
 <li><a href="/public/hello.txt"><code>/public/hello.txt</code></a>, <a href="/public/style.css"><code>/public/style.css</code></a>: files from <code>public/</code></li>
 <li><a href="/nope"><code>/nope</code></a>: a 404, rendered by the stack's error boundary</li>
 </ul>
-<p>Every response carries an <code>X-Response-Time</code> header, added by a small
-hand-written layer (<code>src/response-time.ts</code>).</p>
+
+<h2>Calling the API</h2>
+<p><code>/api</code> and everything below it need a key in the <code>X-API-Key</code> header
+(<code>@shallot/auth</code>). The demo accepts <code>test-key-123</code>, unless the server was
+started with <code>DEMO_API_KEYS</code> naming others:</p>
+<pre><code>${escapeHtml(CURL)}</code></pre>
+<p>Without a key, or with a wrong one, the answer is a <code>401</code> with a
+<code>WWW-Authenticate</code> header (JSON with <code>-H 'Accept: application/json'</code>).</p>
+
+<h2>CORS</h2>
+<p>Pages on <code>http://localhost:3000</code> may call this server from a browser, with
+credentials (<code>@shallot/cors</code>): their preflights are answered without a key, and
+the answers, 401s included, carry <code>Access-Control-Allow-Origin: http://localhost:3000</code>
+and <code>Access-Control-Allow-Credentials: true</code>. Other origins get no CORS headers.</p>
+
+<h2>Timing</h2>
+<p>Every response, errors included, carries <code>X-Response-Time</code> and
+<code>Server-Timing</code> (<code>@shallot/timing</code>): the total, one
+<code>layer.&lt;name&gt;</code> entry per layer of the stack, and the marks the handlers add
+(<code>work</code> on <code>/api/test</code>). Your browser's devtools show them in the
+Network panel, under Timing.</p>
 </body>
 </html>
 `

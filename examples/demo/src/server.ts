@@ -7,6 +7,9 @@
  *    HOST=0.0.0.0 (or ::) listens on all interfaces, e.g. in a container.
  *  - SHUTDOWN_TIMEOUT_MS: how long a graceful shutdown waits for in-flight requests,
  *    default 10000.
+ *  - DEMO_API_KEYS: the API keys /api accepts in `X-API-Key`, comma-separated
+ *    (`DEMO_API_KEYS=key-one,key-two`), default test-key-123. Spaces around a key are
+ *    trimmed; an empty key (`a,,b`, a trailing comma) is refused.
  *
  * SIGINT (Ctrl-C) or SIGTERM shuts down gracefully: no new connections, idle keep-alive
  * connections closed, in-flight requests finish, then exit code 0. When the timeout passes
@@ -19,8 +22,9 @@ import { createApp } from './app.js'
 const port = envInt('PORT', 8080, 0, 65535)
 const host = process.env.HOST || '127.0.0.1'
 const shutdownTimeoutMs = envInt('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000)
+const apiKeys = envKeys('DEMO_API_KEYS')
 
-const server = createServer(createApp({ log: console.log }))
+const server = createServer(createApp({ log: console.log, apiKeys }))
 let stopping = false
 
 // Graceful shutdown bookkeeping, registered before the app so it sees every request first.
@@ -99,4 +103,24 @@ function envInt(name: string, fallback: number, min: number, max: number): numbe
     process.exit(1)
   }
   return value
+}
+
+/** A comma-separated list of keys; undefined (the app's default) when unset or empty. */
+function envKeys(name: string): string[] | undefined {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return undefined
+  const keys = raw.split(',').map((key) => key.trim())
+  // The messages never echo the keys: they are secrets, and stderr ends up in logs.
+  const empty = keys.indexOf('')
+  if (empty !== -1) {
+    console.error(
+      `${name} must be a comma-separated list of non-empty keys (e.g. key-one,key-two): entry ${empty + 1} of ${keys.length} is empty`
+    )
+    process.exit(1)
+  }
+  if (new Set(keys).size !== keys.length) {
+    console.error(`${name} lists a key twice: each key must appear once`)
+    process.exit(1)
+  }
+  return keys
 }

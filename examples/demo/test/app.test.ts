@@ -4,9 +4,18 @@ import { join } from 'node:path'
 import { type Listening, listen, rawRequest } from '@shallot/test-utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../src/app.js'
-import { responseTime } from '../src/response-time.js'
 
 const TIME = /^\d+\.\d{3}ms$/
+/** `total;dur=1.234` first, then the layers and marks. */
+const SERVER_TIMING = /^total;dur=\d+\.\d{3}(, |$)/
+/** The header that lets a request into /api with the demo's default key. */
+const KEY = { 'x-api-key': 'test-key-123' }
+const ORIGIN = 'http://localhost:3000'
+const UNAUTHORIZED = {
+  statusCode: 401,
+  error: 'Unauthorized',
+  message: 'Authentication required',
+}
 const PUBLIC = new URL('../public/', import.meta.url)
 
 let server: Listening
@@ -28,6 +37,18 @@ describe('home page', () => {
     expect(res.headers['content-security-policy']).toContain("default-src 'none'")
     expect(res.body).toContain('<th>Method</th><td><code>GET</code></td>')
     expect(res.body).toContain('<th>Path</th><td><code>/</code></td>')
+  })
+
+  it('should say how to call the API, and what CORS and timing do', async () => {
+    const res = await get('/')
+    expect(res.body).toContain(
+      'curl -H &#39;X-API-Key: test-key-123&#39; http://localhost:8080/api/test'
+    )
+    expect(res.body).toContain('DEMO_API_KEYS')
+    expect(res.body).toContain('<code>http://localhost:3000</code>')
+    expect(res.body).toContain('credentials')
+    expect(res.body).toContain('<code>X-Response-Time</code>')
+    expect(res.body).toContain('<code>Server-Timing</code>')
   })
 
   it('should show the method of a POST', async () => {
@@ -62,7 +83,7 @@ describe('home page', () => {
 
 describe('API', () => {
   it('should answer /api/test with JSON', async () => {
-    const res = await get('/api/test')
+    const res = await get('/api/test', KEY)
     expect(res.status).toBe(200)
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8')
     expect(JSON.parse(res.body)).toEqual({
@@ -73,12 +94,12 @@ describe('API', () => {
   })
 
   it('should echo the method', async () => {
-    const res = await rawRequest(server.url, { method: 'DELETE', path: '/api/test' })
+    const res = await rawRequest(server.url, { method: 'DELETE', path: '/api/test', headers: KEY })
     expect(JSON.parse(res.body)).toMatchObject({ method: 'DELETE', path: '/api/test' })
   })
 
   it('should answer an unknown API path with a JSON 404 when JSON is accepted', async () => {
-    const res = await get('/api/nope', { accept: 'application/json' })
+    const res = await get('/api/nope', { ...KEY, accept: 'application/json' })
     expect(res.status).toBe(404)
     expect(JSON.parse(res.body)).toEqual({
       statusCode: 404,
@@ -88,12 +109,142 @@ describe('API', () => {
   })
 
   it('should answer /api/slow after the delay, and refuse a bad delay', async () => {
-    const ok = await get('/api/slow?ms=20')
+    const ok = await get('/api/slow?ms=20', KEY)
     expect(ok.status).toBe(200)
     expect(JSON.parse(ok.body)).toMatchObject({ message: 'Answered after 20 ms' })
     for (const ms of ['abc', '-1', '1.5', '5001']) {
-      expect((await get(`/api/slow?ms=${ms}`)).status).toBe(400)
+      expect((await get(`/api/slow?ms=${ms}`, KEY)).status).toBe(400)
     }
+  })
+})
+
+describe('API key', () => {
+  const CHALLENGE = 'ApiKey realm="Restricted", header="x-api-key"'
+
+  it('should refuse /api/test without a key: 401, WWW-Authenticate, JSON or text body', async () => {
+    const json = await get('/api/test', { accept: 'application/json' })
+    expect(json.status).toBe(401)
+    expect(json.headers['www-authenticate']).toBe(CHALLENGE)
+    expect(json.headers['content-type']).toBe('application/json; charset=utf-8')
+    expect(JSON.parse(json.body)).toEqual(UNAUTHORIZED)
+
+    const text = await get('/api/test')
+    expect(text.status).toBe(401)
+    expect(text.headers['www-authenticate']).toBe(CHALLENGE)
+    expect(text.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expect(text.body).toBe('Authentication required\n')
+  })
+
+  it('should refuse a wrong key with the same 401 as a missing one', async () => {
+    const missing = await get('/api/test', { accept: 'application/json' })
+    for (const key of ['wrong', 'test-key-1234', 'TEST-KEY-123', ' test-key-123x']) {
+      const res = await get('/api/test', { 'x-api-key': key, accept: 'application/json' })
+      expect(res.status, key).toBe(401)
+      expect(res.headers['www-authenticate'], key).toBe(CHALLENGE)
+      expect(res.body, key).toBe(missing.body)
+    }
+  })
+
+  it('should protect every path under /api, however it is written, and no other', async () => {
+    for (const path of [
+      '/api',
+      '/api/',
+      '/api/slow?ms=0',
+      '/api/nope',
+      '/%61pi/test',
+      '//api/test',
+    ]) {
+      expect((await get(path)).status, path).toBe(401)
+    }
+    // Not under /api: open (and a 404 here).
+    expect((await get('/apix')).status).toBe(404)
+    expect((await get('/')).status).toBe(200)
+    expect((await get('/public/hello.txt')).status).toBe(200)
+  })
+
+  it('should mark authenticated answers private and vary on the key', async () => {
+    const res = await get('/api/test', KEY)
+    expect(res.headers['cache-control']).toBe('private')
+    expect(res.headers.vary?.toLowerCase()).toContain('x-api-key')
+  })
+
+  it('should accept the keys given as apiKeys (DEMO_API_KEYS), and no longer the default', async () => {
+    const app = await listen(createApp({ apiKeys: ['key-one', 'key-two'] }))
+    try {
+      for (const key of ['key-one', 'key-two']) {
+        const res = await rawRequest(app.url, { path: '/api/test', headers: { 'x-api-key': key } })
+        expect(res.status, key).toBe(200)
+        expect(JSON.parse(res.body)).toMatchObject({ path: '/api/test' })
+      }
+      const old = await rawRequest(app.url, { path: '/api/test', headers: KEY })
+      expect(old.status).toBe(401)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('should refuse empty and duplicate keys at start-up', () => {
+    expect(() => createApp({ apiKeys: [''] })).toThrow(TypeError)
+    expect(() => createApp({ apiKeys: ['a', 'a'] })).toThrow(TypeError)
+  })
+})
+
+describe('CORS', () => {
+  const preflight = (origin: string) =>
+    rawRequest(server.url, {
+      method: 'OPTIONS',
+      path: '/api/test',
+      headers: {
+        origin,
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'x-api-key',
+      },
+    })
+
+  it('should allow http://localhost:3000 with credentials on an API answer', async () => {
+    const res = await get('/api/test', { ...KEY, origin: ORIGIN })
+    expect(res.status).toBe(200)
+    expect(res.headers['access-control-allow-origin']).toBe(ORIGIN)
+    expect(res.headers['access-control-allow-credentials']).toBe('true')
+    expect(res.headers.vary).toMatch(/\bOrigin\b/)
+    expect(res.headers['access-control-expose-headers']).toBe('X-Response-Time, Server-Timing')
+  })
+
+  it('should answer a preflight with 204 without asking for a key', async () => {
+    const res = await preflight(ORIGIN)
+    expect(res.status).toBe(204)
+    expect(res.body).toBe('')
+    expect(res.headers['www-authenticate']).toBeUndefined()
+    expect(res.headers['access-control-allow-origin']).toBe(ORIGIN)
+    expect(res.headers['access-control-allow-credentials']).toBe('true')
+    expect(res.headers['access-control-allow-methods']).toContain('GET')
+    expect(res.headers['access-control-allow-headers']?.toLowerCase()).toContain('x-api-key')
+    expect(res.headers['x-response-time']).toMatch(TIME)
+    expect(res.headers['server-timing']).toMatch(SERVER_TIMING)
+  })
+
+  it('should send no CORS headers to another origin', async () => {
+    for (const origin of ['https://evil.example', 'http://localhost:3001', 'null']) {
+      const res = await get('/api/test', { ...KEY, origin })
+      expect(res.status, origin).toBe(200)
+      expect(res.headers['access-control-allow-origin'], origin).toBeUndefined()
+      expect(res.headers['access-control-allow-credentials'], origin).toBeUndefined()
+      expect(res.headers.vary, origin).toMatch(/\bOrigin\b/)
+
+      const pre = await preflight(origin)
+      expect(pre.headers['access-control-allow-origin'], origin).toBeUndefined()
+      expect(pre.headers['access-control-allow-headers'], origin).toBeUndefined()
+    }
+  })
+
+  it('should keep the CORS headers on a 401, so the page can read it', async () => {
+    const res = await get('/api/test', { origin: ORIGIN, accept: 'application/json' })
+    expect(res.status).toBe(401)
+    expect(JSON.parse(res.body)).toEqual(UNAUTHORIZED)
+    expect(res.headers['www-authenticate']).toBeDefined()
+    expect(res.headers['access-control-allow-origin']).toBe(ORIGIN)
+    expect(res.headers['access-control-allow-credentials']).toBe('true')
+    expect(res.headers.vary).toMatch(/\bOrigin\b/)
   })
 })
 
@@ -219,23 +370,63 @@ describe('unknown paths', () => {
   })
 })
 
-describe('X-Response-Time', () => {
-  it('should be on pages, API answers, files and error responses', async () => {
-    for (const path of ['/', '/api/test', '/public/style.css', '/nope', '/api/nope']) {
-      const res = await get(path)
+describe('X-Response-Time and Server-Timing', () => {
+  it('should be on pages, API answers, files, 401s and 404s', async () => {
+    const requests: [string, Record<string, string>, number][] = [
+      ['/', {}, 200],
+      ['/api/test', KEY, 200],
+      ['/public/style.css', {}, 200],
+      ['/nope', {}, 404],
+      ['/api/nope', KEY, 404],
+      ['/api/test', {}, 401],
+      ['/api/test', { 'x-api-key': 'wrong' }, 401],
+    ]
+    for (const [path, headers, status] of requests) {
+      const res = await get(path, headers)
+      expect(res.status, path).toBe(status)
       expect(res.headers['x-response-time'], path).toMatch(TIME)
+      expect(res.headers['server-timing'], path).toMatch(SERVER_TIMING)
     }
   })
 
-  it('should measure the time until the head is written', async () => {
-    const res = await get('/api/slow?ms=50')
-    expect(Number.parseFloat(res.headers['x-response-time'] as string)).toBeGreaterThanOrEqual(45)
+  it('should carry the same total in both headers', async () => {
+    const res = await get('/')
+    const total = /^total;dur=([\d.]+)/.exec(res.headers['server-timing'] as string)?.[1]
+    expect(res.headers['x-response-time']).toBe(`${total}ms`)
   })
 
-  it('should reject bad options when the layer is built', () => {
-    expect(() => responseTime({ digits: -1 })).toThrow(/option "digits"/)
-    expect(() => responseTime({ digits: 1.5 })).toThrow(/option "digits"/)
-    expect(() => responseTime({ header: 'bad header' })).toThrow(/option "header"/)
+  it('should list every layer of the stack, in onion order, and the handler', async () => {
+    const res = await get('/')
+    const names = (res.headers['server-timing'] as string)
+      .split(', ')
+      .map((entry) => entry.split(';')[0])
+    expect(names).toEqual([
+      'total',
+      'layer.timing',
+      'layer.cors',
+      'layer.public',
+      'layer.auth',
+      'layer.api',
+      'layer.app',
+    ])
+  })
+
+  it('should show where a 401 was answered: the auth layer is the last one entered', async () => {
+    const res = await get('/api/test')
+    expect(res.headers['server-timing']).toMatch(/, layer\.auth;dur=[\d.]+$/)
+  })
+
+  it("should carry the /api/test handler's own mark", async () => {
+    const res = await get('/api/test', KEY)
+    expect(res.headers['server-timing']).toMatch(/, layer\.api;dur=[\d.]+, /)
+    expect(res.headers['server-timing']).toMatch(/, work;dur=[\d.]+;desc="build the answer"$/)
+  })
+
+  it('should measure the time until the head is written', async () => {
+    const res = await get('/api/slow?ms=50', KEY)
+    expect(Number.parseFloat(res.headers['x-response-time'] as string)).toBeGreaterThanOrEqual(45)
+    const wait = /wait;dur=([\d.]+)/.exec(res.headers['server-timing'] as string)?.[1]
+    expect(Number(wait)).toBeGreaterThanOrEqual(45)
   })
 })
 
@@ -244,11 +435,15 @@ describe('access log', () => {
     const lines: string[] = []
     const app = await listen(createApp({ log: (line) => lines.push(line) }))
     try {
-      await rawRequest(app.url, { path: '/api/test' })
+      const ok = await rawRequest(app.url, { path: '/api/test', headers: KEY })
       await rawRequest(app.url, { path: '/nope' })
-      await expect.poll(() => lines.length).toBe(2)
+      await rawRequest(app.url, { path: '/api/test' })
+      await expect.poll(() => lines.length).toBe(3)
       expect(lines[0]).toMatch(/^GET \/api\/test 200 \d+\.\d{3}ms$/)
       expect(lines[1]).toMatch(/^GET \/nope 404 \d+\.\d{3}ms$/)
+      expect(lines[2]).toMatch(/^GET \/api\/test 401 \d+\.\d{3}ms$/)
+      // The log is the outermost layer, so it is the first traced one.
+      expect(ok.headers['server-timing']).toMatch(/^total;dur=[\d.]+, layer\.accessLog;dur=/)
     } finally {
       await app.close()
     }

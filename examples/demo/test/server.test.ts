@@ -8,6 +8,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 // The built server, as `pnpm start` runs it (turbo builds before testing).
 const DEMO = fileURLToPath(new URL('..', import.meta.url))
 const SERVER = fileURLToPath(new URL('../dist/server.js', import.meta.url))
+/** The header that lets a request into /api with the demo's default key. */
+const KEY = { 'x-api-key': 'test-key-123' }
 
 interface Exit {
   code: number | null
@@ -70,7 +72,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 /** GET over a kept-alive connection of `agent`. */
 function keepAliveGet(url: string, agent: Agent): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    get(url, { agent }, (res) => {
+    get(url, { agent, headers: KEY }, (res) => {
       let body = ''
       res.setEncoding('utf8').on('data', (d: string) => (body += d))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
@@ -98,9 +100,12 @@ describe('node dist/server.js', () => {
     const url = await server.url()
     expect(url).toMatch(/^http:\/\/localhost:\d+$/)
     expect(Number(new URL(url).port)).toBeGreaterThan(0)
-    const res = await fetch(`${url}/api/test`)
+    const res = await fetch(`${url}/api/test`, { headers: KEY })
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ path: '/api/test' })
+    expect(res.headers.get('x-response-time')).toMatch(/^\d+\.\d{3}ms$/)
+    expect(res.headers.get('server-timing')).toMatch(/^total;dur=[\d.]+, layer\.accessLog;dur=/)
+    expect((await fetch(`${url}/api/test`)).status).toBe(401)
     server.child.kill('SIGTERM')
     expect(await server.exited()).toEqual({ code: 0, signal: null })
   })
@@ -108,7 +113,7 @@ describe('node dist/server.js', () => {
   it('should let an in-flight request finish on SIGTERM, then exit 0', async () => {
     const server = start()
     const url = await server.url()
-    const slow = rawRequest(url, { path: '/api/slow?ms=1000' })
+    const slow = rawRequest(url, { path: '/api/slow?ms=1000', headers: KEY })
     await delay(300) // the request is now being served
     server.child.kill('SIGTERM')
     const [res, exit] = await Promise.all([slow, server.exited()])
@@ -144,7 +149,7 @@ describe('node dist/server.js', () => {
   it('should cut requests still running after SHUTDOWN_TIMEOUT_MS and exit 1', async () => {
     const server = start({ SHUTDOWN_TIMEOUT_MS: '200' })
     const url = await server.url()
-    const slow = rawRequest(url, { path: '/api/slow?ms=4000' }).then(
+    const slow = rawRequest(url, { path: '/api/slow?ms=4000', headers: KEY }).then(
       () => 'answered',
       () => 'cut'
     )
@@ -153,6 +158,30 @@ describe('node dist/server.js', () => {
     expect(await server.exited()).toEqual({ code: 1, signal: null })
     expect(await slow).toBe('cut')
     expect(server.stderr()).toContain('Requests still running after 200 ms')
+  })
+
+  it('should accept the keys named in DEMO_API_KEYS, trimmed, and no longer the default', async () => {
+    const server = start({ DEMO_API_KEYS: ' key-one , key-two ' })
+    const url = await server.url()
+    for (const key of ['key-one', 'key-two']) {
+      const res = await rawRequest(url, { path: '/api/test', headers: { 'x-api-key': key } })
+      expect(res.status, key).toBe(200)
+    }
+    expect((await rawRequest(url, { path: '/api/test', headers: KEY })).status).toBe(401)
+    expect((await rawRequest(url, { path: '/api/test' })).status).toBe(401)
+    server.child.kill('SIGTERM')
+    expect(await server.exited()).toEqual({ code: 0, signal: null })
+  })
+
+  it('should refuse an empty entry in DEMO_API_KEYS with a message and exit 1', async () => {
+    for (const keys of ['secret-a,,secret-b', 'secret-a,', ' , ']) {
+      const server = start({ DEMO_API_KEYS: keys })
+      expect(await server.exited(), keys).toEqual({ code: 1, signal: null })
+      expect(server.stderr(), keys).toContain(
+        'DEMO_API_KEYS must be a comma-separated list of non-empty keys'
+      )
+      expect(server.stderr(), keys).not.toContain('secret-') // keys are never echoed
+    }
   })
 
   it('should refuse an invalid PORT with a message and exit 1', async () => {

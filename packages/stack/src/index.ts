@@ -20,6 +20,8 @@ export {
   type LayerTracer,
   type MountOptions,
   mount,
+  type PathMatcherOptions,
+  pathMatcher,
   type StackOptions,
   stack,
   when,

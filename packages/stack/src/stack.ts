@@ -26,7 +26,7 @@ export interface StackOptions {
 
 /**
  * Receives the timing of each layer of a stack, per request. Times are `performance.now()`
- * values. `layer` is the middleware's name, else the name of the handler it returned, else
+ * values. `layer` is the name of the handler the middleware returned, else the middleware's name, else
  * `layer<index>`; the innermost handler is `'app'` (index = number of layers).
  */
 export interface LayerTracer {
@@ -102,7 +102,7 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
     mws.push(layer)
   })
   const { onError } = options
-  return function stackMiddleware(handler: Handler): Handler {
+  return function stack(handler: Handler): Handler {
     if (typeof handler !== 'function') {
       throw new TypeError(`[@shallot/stack] the handler must be a function, got ${typeof handler}`)
     }
@@ -118,9 +118,9 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
           ? parent
           : new ChildScope(onError, parent)
     const key = Symbol('shallot.depth')
-    const entry = compose(mws, handler, scope, key, trace)
+    const entry = compose(mws, handler, scope, key, trace, parent !== undefined)
     if (root === undefined) {
-      return tag(function nestedStack(req: IncomingMessage, res: ServerResponse) {
+      return tag(function stack(req: IncomingMessage, res: ServerResponse) {
         ;(req as unknown as DepthState)[key] = -1
         return entry(req, res)
       }, scope)
@@ -151,7 +151,8 @@ function compose(
   app: Handler,
   scope: Scope,
   key: symbol,
-  trace: LayerTracer | undefined
+  trace: LayerTracer | undefined,
+  nested: boolean
 ): Handler {
   // names[j]: how to call layer j in an error message; filled once the handlers exist.
   const names: string[] = []
@@ -159,7 +160,9 @@ function compose(
     trace === undefined
       ? guard(handler, index, scope, key, names)
       : guard(traced(handler, index, name, trace), index, scope, key, names)
-  let next = wrap(app, mws.length, 'app')
+  // In a nested stack the innermost handler is the enclosing stack's continuation, which
+  // that stack traces itself: only a root stack reports its app.
+  let next = nested ? guard(app, mws.length, scope, key, names) : wrap(app, mws.length, 'app')
   for (let j = mws.length - 1; j >= 0; j--) {
     const mw = mws[j] as Middleware
     const handler = mw(next)
@@ -168,7 +171,7 @@ function compose(
         `[@shallot/stack] layer ${j}${mw.name ? ` "${mw.name}"` : ''} returned ${typeof handler} instead of a handler function`
       )
     }
-    const name = mw.name || (handler === next ? '' : handler.name)
+    const name = (handler === next ? '' : handler.name) || mw.name
     names[j] = name ? `"${name}" (index ${j})` : `index ${j}`
     next = wrap(handler, j, name || `layer${j}`)
   }
@@ -384,22 +387,83 @@ function matches(path: string, prefix: string, ignoreCase = false): boolean {
   )
 }
 
-function checkPrefix(prefix: string): { decoded: string; encoded: string } {
+function checkPrefix(
+  prefix: string,
+  label = '[@shallot/stack] mount: the prefix'
+): {
+  decoded: string
+  encoded: string
+} {
   if (typeof prefix !== 'string' || prefix.charCodeAt(0) !== 0x2f) {
     throw new TypeError(
-      `[@shallot/stack] mount: the prefix must be a string starting with "/", got ${JSON.stringify(prefix)}`
+      `${label} must be a string starting with "/", got ${JSON.stringify(prefix)}`
     )
   }
   const result = canonicalize(prefix)
-  if (typeof result === 'string' || result.decoded.includes('%')) {
-    throw new TypeError(
-      `[@shallot/stack] mount: the prefix ${JSON.stringify(prefix)} is not a canonical path (${typeof result === 'string' ? result : 'write it decoded'})`
-    )
+  const trimmed = prefix.length > 1 && prefix.endsWith('/') ? prefix.slice(0, -1) : prefix
+  if (
+    typeof result === 'string' ||
+    result.decoded.includes('%') ||
+    (result.decoded !== prefix && result.decoded !== trimmed && `${result.decoded}/` !== prefix)
+  ) {
+    const why =
+      typeof result === 'string'
+        ? result
+        : result.decoded.includes('%')
+          ? 'write it decoded'
+          : `did you mean ${JSON.stringify(result.decoded)}?`
+    throw new TypeError(`${label} ${JSON.stringify(prefix)} is not a canonical path (${why})`)
   }
   // '/api/' and '/api' mount the same; '/' mounts everything.
   const decoded = result.decoded.endsWith('/') ? result.decoded.slice(0, -1) : result.decoded
   const encoded = result.encoded.endsWith('/') ? result.encoded.slice(0, -1) : result.encoded
   return { decoded, encoded }
+}
+
+/** Options of {@link pathMatcher}. */
+export interface PathMatcherOptions {
+  /**
+   * Whether prefixes match case-sensitively (see `mount`'s option of the same name).
+   *
+   * @default true
+   */
+  caseSensitive?: boolean
+  /**
+   * How error messages name the checked value, e.g. `'[@shallot/auth] option "paths"'`.
+   *
+   * @default '[@shallot/stack] pathMatcher: the prefix'
+   */
+  label?: string
+}
+
+/**
+ * Compiles path prefixes, checked at start-up exactly as `mount` checks its prefix, into a
+ * predicate on the request's canonical path (`getPath(req)`), segment-aware like `mount`:
+ * `/api` matches `/api`, `/api/` and `/api/x`, never `/apix`; `/` matches everything. For
+ * layers with a `paths` option, so that they and `mount` decide on one code path.
+ */
+export function pathMatcher(
+  prefixes: string | readonly string[],
+  options: PathMatcherOptions = {}
+): (req: IncomingMessage) => boolean {
+  const label = options.label ?? '[@shallot/stack] pathMatcher: the prefix'
+  const caseSensitive = options.caseSensitive ?? true
+  if (typeof caseSensitive !== 'boolean') {
+    throw new TypeError(`${label}: option "caseSensitive" must be a boolean`)
+  }
+  const list = typeof prefixes === 'string' ? [prefixes] : prefixes
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new TypeError(`${label} must be a path or a non-empty list of paths`)
+  }
+  const decoded = list.map((p: string) => checkPrefix(p, label).decoded)
+  if (decoded.includes('')) return () => true
+  return (req) => {
+    const path = getPath(req)
+    for (let i = 0; i < decoded.length; i++) {
+      if (matches(path, decoded[i] as string, !caseSensitive)) return true
+    }
+    return false
+  }
 }
 
 /** Gives `fn` the scope tag of `next`, so stacks built further in know they are nested. */

@@ -16,6 +16,20 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
  * ```
  */
 export function appendVary(res: ServerResponse, field: string | readonly string[]): void {
+  // Fast path, the common case: one field name, and no Vary yet or a single other one.
+  if (typeof field === 'string' && TOKEN.test(field)) {
+    const current = res.getHeader('Vary')
+    if (current === undefined) {
+      res.setHeader('Vary', field)
+      return
+    }
+    if (typeof current === 'string' && (current === '*' || TOKEN.test(current))) {
+      if (current !== '*' && current.toLowerCase() !== field.toLowerCase()) {
+        res.setHeader('Vary', `${current}, ${field}`)
+      }
+      return
+    }
+  }
   const fields = typeof field === 'string' ? splitList(field) : field.flatMap(splitList)
   for (const f of fields) {
     if (f !== '*' && !TOKEN.test(f)) {

@@ -19,6 +19,7 @@ describe('@shallot/stack public API', () => {
         "mount",
         "onFinished",
         "onHeaders",
+        "pathMatcher",
         "stack",
         "toConnect",
         "trustProxy",

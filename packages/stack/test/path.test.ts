@@ -9,6 +9,7 @@ import {
   HttpError,
   type Middleware,
   mount,
+  pathMatcher,
   stack,
 } from '../src/index.js'
 import { canonicalize } from '../src/path.js'
@@ -329,5 +330,45 @@ describe('mount guard: the known bypass shapes', () => {
     } finally {
       await server.close()
     }
+  })
+})
+
+describe('pathMatcher', () => {
+  it('should match like mount, on the canonical path', async () => {
+    const inApi = pathMatcher(['/api', '/admin/'])
+    const anyCase = pathMatcher('/Docs', { caseSensitive: false })
+    const everything = pathMatcher('/')
+    const server = await listen(
+      stack((n) => n)((req, res) => {
+        res.end(`${inApi(req)} ${anyCase(req)} ${everything(req)}`)
+      })
+    )
+    try {
+      const cases: [string, string][] = [
+        ['/api', 'true false true'],
+        ['/api/x', 'true false true'],
+        ['/%61pi/x', 'true false true'],
+        ['//admin', 'true false true'],
+        ['/apix', 'false false true'],
+        ['/DOCS/a', 'false true true'],
+      ]
+      for (const [path, want] of cases) {
+        expect((await rawRequest(server.url, { path })).body, path).toBe(want)
+      }
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("should refuse non-canonical prefixes with the caller's label", () => {
+    const label = '[@shallot/auth] option "paths"'
+    expect(() => pathMatcher(['/a/../b'], { label })).toThrow(
+      /\[@shallot\/auth\] option "paths" "\/a\/..\/b" is not a canonical path \(did you mean "\/b"\?\)/
+    )
+    expect(() => pathMatcher(['api'], { label })).toThrow(
+      /option "paths" must be a string starting/
+    )
+    expect(() => pathMatcher([], { label })).toThrow(/non-empty list/)
+    expect(() => pathMatcher('//a')).toThrow(/did you mean "\/a"/)
   })
 })

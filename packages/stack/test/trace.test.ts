@@ -115,3 +115,34 @@ describe('stack({ trace })', () => {
     expect(() => stack({ trace: { enter: () => {}, exit: 1 } as never })).toThrow(/option "trace"/)
   })
 })
+
+describe('stack({ trace }) with nested stacks', () => {
+  it('should name the nested stack "stack" and not report its hand-off back as the app', async () => {
+    const { trace, events } = recorder()
+    const inner = stack(
+      { trace },
+      (next) =>
+        function auth(req, res) {
+          return next(req, res)
+        }
+    )
+    const server = await listen(
+      stack(
+        { trace },
+        inner
+      )((_q, res) => {
+        res.end()
+      })
+    )
+    try {
+      await fetch(server.url)
+      expect(events.filter((e) => e.kind === 'enter').map((e) => e.layer)).toEqual([
+        'stack',
+        'auth',
+        'app',
+      ])
+    } finally {
+      await server.close()
+    }
+  })
+})

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest'
+import * as api from '../src/index.js'
+
+describe('@shallot/auth public API', () => {
+  it('should export exactly these names (review any change here)', () => {
+    expect(Object.keys(api).sort()).toMatchInlineSnapshot(`
+      [
+        "AuthError",
+        "anyOf",
+        "apiKey",
+        "basic",
+        "bearer",
+        "getAuthScheme",
+        "getPrincipal",
+        "jwt",
+        "safeEqual",
+      ]
+    `)
+  })
+})
