@@ -1,7 +1,7 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /**
- * Per-process random key for the HMAC that turns every secret into a fixed-length digest.
+ * Per-process random key prefixed to every secret before it is hashed to a fixed-length digest.
  * Digests are never stored outside this process and never sent, so they cannot be
  * precomputed by an attacker.
  */
@@ -11,7 +11,7 @@ const KEY_BYTES = Buffer.from(KEY_STRING)
 
 /**
  * SHA-256 of the per-process key followed by `value` (UTF-8 for strings): always 32 bytes.
- * One-shot `crypto.hash` (about 3x faster than `createHmac` for short inputs, measured in
+ * One-shot `crypto.hash` (0.6 µs against 1.7 µs for `createHmac` on a short input, Node 20,
  * bench/): the digest only has to be fixed-length and unpredictable to an attacker, since it
  * is compared with `timingSafeEqual` and never leaves the process; length extension does not
  * apply to a value that is never revealed. @internal
@@ -24,7 +24,7 @@ export function digest(value: string | Uint8Array): Buffer {
 
 /**
  * Compares two secrets in constant time without leaking their lengths: both sides are
- * hashed to 32-byte HMAC-SHA256 digests (per-process random key), then compared with
+ * hashed to 32-byte SHA-256 digests (prefixed with a per-process random key), then compared with
  * `crypto.timingSafeEqual`. Use it in your own `verify` functions.
  *
  * @example
