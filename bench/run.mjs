@@ -139,6 +139,21 @@ const SCENARIOS = [
     peer: 'timing-response-time',
   },
   {
+    name: 'trace-off',
+    description: '`stack(serverTiming(), ...10 × noop)`, no per-layer tracing',
+    command: nodeServer('trace-off.mjs'),
+    expectBody: 'hello',
+    expectHeaders: ['server-timing'],
+  },
+  {
+    name: 'trace-on',
+    description: 'the same with `stack({ trace: traceLayers() }, …)`: 12 entries per response',
+    command: nodeServer('trace-on.mjs'),
+    expectBody: 'hello',
+    expectHeaders: ['server-timing'],
+    peer: 'trace-off',
+  },
+  {
     name: 'timing-response-time',
     description: '`response-time` (expressjs) on bare node:http',
     command: nodeServer('timing-response-time.mjs'),
