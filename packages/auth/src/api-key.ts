@@ -13,6 +13,7 @@ import {
   resolveCommon,
   type Scheme,
   single,
+  type Verdict,
 } from './core.js'
 import { secretTable } from './secrets.js'
 
@@ -60,10 +61,7 @@ export interface ApiKeyVerifyOptions<P> extends ApiKeyBaseOptions {
    * A throw is a 500 through the stack's boundary, not a 401. Compare secrets with
    * `safeEqual`, not `===`.
    */
-  verify: (
-    key: string,
-    req: IncomingMessage
-  ) => P | false | null | undefined | Promise<P | false | null | undefined>
+  verify: (key: string, req: IncomingMessage) => Verdict<P>
   keys?: never
 }
 

@@ -16,6 +16,7 @@ import {
   resolveCommon,
   type Scheme,
   single,
+  type Verdict,
 } from './core.js'
 
 /** Options of {@link basic} shared by its two forms. */
@@ -54,11 +55,7 @@ export interface BasicVerifyOptions<P> extends BasicBaseOptions {
    * may contain `:`), or `false`/`null`/`undefined` to refuse. May be async. A throw is a 500
    * through the stack's boundary, not a 401. Compare secrets with `safeEqual`, not `===`.
    */
-  verify: (
-    user: string,
-    password: string,
-    req: IncomingMessage
-  ) => P | false | null | undefined | Promise<P | false | null | undefined>
+  verify: (user: string, password: string, req: IncomingMessage) => Verdict<P>
   users?: never
 }
 

@@ -15,6 +15,7 @@ import {
   type Scheme,
   type SchemeName,
   single,
+  type Verdict,
 } from './core.js'
 import { secretTable } from './secrets.js'
 
@@ -67,10 +68,7 @@ export interface BearerVerifyOptions<P> extends BearerBaseOptions<P> {
    * Returns the principal for a token, or `false`/`null`/`undefined` to refuse it (401
    * `invalid_token`). May be async. A throw is a 500 through the stack's boundary.
    */
-  verify: (
-    token: string,
-    req: IncomingMessage
-  ) => P | false | null | undefined | Promise<P | false | null | undefined>
+  verify: (token: string, req: IncomingMessage) => Verdict<P>
   tokens?: never
 }
 

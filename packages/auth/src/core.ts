@@ -229,6 +229,12 @@ export function getAuthScheme(req: IncomingMessage): SchemeName | undefined {
 // ---------------------------------------------------------------------------------------
 // Shared option handling and the middleware around a scheme.
 
+/**
+ * What a `verify` function returns: the principal, or `false`/`null`/`undefined` to refuse
+ * the credentials. May be a promise.
+ */
+export type Verdict<P> = P | false | null | undefined | Promise<P | false | null | undefined>
+
 /** A compiled `paths`/`exclude` option. @internal */
 export type PathPredicate = (req: IncomingMessage) => boolean
 

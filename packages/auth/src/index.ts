@@ -39,6 +39,7 @@ export {
   getPrincipal,
   type OnFailure,
   type SchemeName,
+  type Verdict,
 } from './core.js'
 export {
   type JwtAlgorithm,
