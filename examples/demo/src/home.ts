@@ -1,7 +1,7 @@
-import { getOriginalUrl, getPath, type Handler, HttpError } from '@shallot/stack'
+import { getClient, getOriginalUrl, getPath, type Handler, HttpError } from '@shallot/stack'
 
-/** How to call the API, as shown on the page. */
-const CURL = "curl -H 'X-API-Key: test-key-123' http://localhost:8080/api/test"
+/** How to call the API, as shown on the page: on the host and port the browser used. */
+const curl = (host: string): string => `curl -H 'X-API-Key: test-key-123' http://${host}/api/test`
 
 /** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml(text: string): string {
@@ -71,7 +71,7 @@ ${queryRows}
 <p><code>/api</code> and everything below it need a key in the <code>X-API-Key</code> header
 (<code>@shallot/auth</code>). The demo accepts <code>test-key-123</code>, unless the server was
 started with <code>DEMO_API_KEYS</code> naming others:</p>
-<pre><code>${escapeHtml(CURL)}</code></pre>
+<pre><code>${escapeHtml(curl(getClient(req).host ?? 'localhost:8080'))}</code></pre>
 <p>Without a key, or with a wrong one, the answer is a <code>401</code> with a
 <code>WWW-Authenticate</code> header (JSON with <code>-H 'Accept: application/json'</code>).</p>
 

@@ -42,7 +42,7 @@ describe('home page', () => {
   it('should say how to call the API, and what CORS and timing do', async () => {
     const res = await get('/')
     expect(res.body).toContain(
-      'curl -H &#39;X-API-Key: test-key-123&#39; http://localhost:8080/api/test'
+      `curl -H &#39;X-API-Key: test-key-123&#39; http://127.0.0.1:${server.port}/api/test`
     )
     expect(res.body).toContain('DEMO_API_KEYS')
     expect(res.body).toContain('<code>http://localhost:3000</code>')
