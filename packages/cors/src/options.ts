@@ -35,7 +35,7 @@ export type CorsRefusalReason =
 export interface CorsOptions {
   /**
    * Which origins may read responses.
-   * - `'*'`: any origin, answered with `Access-Control-Allow-Origin: *` (a public resource;
+   * - `'*'`: every origin, answered with `Access-Control-Allow-Origin: *` (a public resource;
    *   refused together with `credentials`).
    * - an origin string, `'https://app.example.com'`: matched exactly against the request's
    *   whole origin (scheme, host and port). Written origins are normalised at start-up (case,
@@ -300,7 +300,7 @@ function compileOrigins(
     if (item.toLowerCase() === 'null') {
       fail(
         'origin',
-        `must not list "null": any page can send Origin: null (sandboxed iframes, data: URLs); if you mean it, set allowNullOrigin: true`
+        `must not list "null": every page can send Origin: null (sandboxed iframes, data: URLs); if you mean it, set allowNullOrigin: true`
       )
     }
     if (item.includes('*')) {
@@ -335,8 +335,8 @@ export function resolveOptions(options: CorsOptions): Resolved {
 
   const compiled = { exact: new Set<string>(), wildcards: [] as RegExp[], regexps: [] as RegExp[] }
   let fn: CorsOriginFunction | undefined
-  let any = false
-  if (origin === '*') any = true
+  let anyOrigin = false
+  if (origin === '*') anyOrigin = true
   else if (typeof origin === 'function') fn = origin
   else if (typeof origin === 'boolean') {
     fail(
@@ -345,13 +345,13 @@ export function resolveOptions(options: CorsOptions): Resolved {
     )
   } else compileOrigins(origin, compiled)
 
-  if (any && credentials && !reflectOptIn) {
+  if (anyOrigin && credentials && !reflectOptIn) {
     fail(
       'origin',
       `'*' cannot be combined with option "credentials": true. Browsers reject "Access-Control-Allow-Origin: *" on credentialed requests, and echoing every origin instead would let any website read your users' data. List the origins (origin: ['https://app.example.com']), decide per request with a function, or, deliberately, set reflectAnyOriginWithCredentials: true`
     )
   }
-  if (reflectOptIn && !(any && credentials)) {
+  if (reflectOptIn && !(anyOrigin && credentials)) {
     fail(
       'reflectAnyOriginWithCredentials',
       `only applies together with origin: '*' and credentials: true, got origin ${show(origin)} and credentials ${credentials}`
@@ -419,10 +419,10 @@ export function resolveOptions(options: CorsOptions): Resolved {
         ? undefined
         : exposed.join(', ')
 
-  const star = any && !credentials
+  const star = anyOrigin && !credentials
   return {
     star,
-    reflectAny: any && credentials,
+    reflectAny: anyOrigin && credentials,
     exact: compiled.exact,
     wildcards: compiled.wildcards,
     regexps: compiled.regexps,

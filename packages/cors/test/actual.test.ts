@@ -1,25 +1,18 @@
 import { type Handler, HttpError, stack } from '@shallot/stack'
-import { failOnUnhandledRejections, listen } from '@shallot/test-utils'
+import { failOnUnhandledRejections, type Listening, listen } from '@shallot/test-utils'
 import { describe, expect, it } from 'vitest'
 import { type CorsOptions, type CorsRefusalReason, cors } from '../src/index.js'
-import { corsHeaders, count, counting, preflight, send, serve } from './helpers.js'
+import { corsHeaders, count, counting, preflight, send, withServing } from './helpers.js'
 
 failOnUnhandledRejections()
 
 const A = 'https://app.example.com'
 
-async function withServer(
+const withServer = (
   options: CorsOptions,
   handler: Handler,
-  fn: (server: Awaited<ReturnType<typeof serve>>) => Promise<void>
-): Promise<void> {
-  const server = await serve(cors(options), handler)
-  try {
-    await fn(server)
-  } finally {
-    await server.close()
-  }
-}
+  fn: (server: Listening) => Promise<void>
+): Promise<void> => withServing(cors(options), handler, fn)
 
 describe("cors: origin '*' (the default)", () => {
   it('should answer * to every request, with no Vary', async () => {

@@ -1,25 +1,18 @@
 import type { Handler } from '@shallot/stack'
-import { failOnUnhandledRejections } from '@shallot/test-utils'
+import { failOnUnhandledRejections, type Listening } from '@shallot/test-utils'
 import { describe, expect, it } from 'vitest'
 import { type CorsOptions, cors } from '../src/index.js'
-import { counting, preflight, send, serve } from './helpers.js'
+import { counting, preflight, send, withServing } from './helpers.js'
 
 failOnUnhandledRejections()
 
 const A = 'https://app.example.com'
 
-async function withServer(
+const withServer = (
   options: CorsOptions,
-  fn: (server: Awaited<ReturnType<typeof serve>>) => Promise<void>,
+  fn: (server: Listening) => Promise<void>,
   handler: Handler = counting()
-): Promise<void> {
-  const server = await serve(cors(options), handler)
-  try {
-    await fn(server)
-  } finally {
-    await server.close()
-  }
-}
+): Promise<void> => withServing(cors(options), handler, fn)
 
 describe('cors: credentials', () => {
   it('should echo the allowed origin with Access-Control-Allow-Credentials: true', async () => {

@@ -20,6 +20,22 @@ export function serve(layers: Middleware | Middleware[], handler: Handler): Prom
   return listen(stack(...(Array.isArray(layers) ? layers : [layers]))(handler))
 }
 
+/**
+ * Serves `stack(...layers)(handler)`, runs `fn` against it and always closes the server.
+ */
+export async function withServing<H extends Handler>(
+  layers: Middleware | Middleware[],
+  handler: H,
+  fn: (server: Listening, handler: H) => Promise<void>
+): Promise<void> {
+  const server = await serve(layers, handler)
+  try {
+    await fn(server, handler)
+  } finally {
+    await server.close()
+  }
+}
+
 /** One request with the given headers; `method` defaults to GET. */
 export function send(
   server: Listening,

@@ -1,29 +1,18 @@
 import { type Handler, HttpError, type Middleware } from '@shallot/stack'
-import { failOnUnhandledRejections } from '@shallot/test-utils'
+import { failOnUnhandledRejections, type Listening } from '@shallot/test-utils'
 import { describe, expect, it } from 'vitest'
 import { type CorsOptions, type CorsRefusalReason, cors } from '../src/index.js'
-import { corsHeaders, counting, preflight, send, serve } from './helpers.js'
+import { corsHeaders, counting, preflight, send, serve, withServing } from './helpers.js'
 
 failOnUnhandledRejections()
 
 const A = 'https://app.example.com'
 
-async function withServer(
+const withServer = (
   options: CorsOptions,
-  fn: (
-    server: Awaited<ReturnType<typeof serve>>,
-    handler: ReturnType<typeof counting>
-  ) => Promise<void>,
+  fn: (server: Listening, handler: ReturnType<typeof counting>) => Promise<void>,
   extra: Middleware[] = []
-): Promise<void> {
-  const handler = counting()
-  const server = await serve([cors(options), ...extra], handler)
-  try {
-    await fn(server, handler)
-  } finally {
-    await server.close()
-  }
-}
+): Promise<void> => withServing([cors(options), ...extra], counting(), fn)
 
 describe('cors: preflight', () => {
   it('should answer a preflight with the defaults, without calling the handler', async () => {
