@@ -18,12 +18,14 @@ export interface Scope {
 /** Tag carried by the `next` handlers a stack builds, so that a stack built inside another one finds its parent scope. @internal */
 export const kScope: unique symbol = Symbol('shallot.scope')
 const kError: unique symbol = Symbol('shallot.error')
+const kClaimed: unique symbol = Symbol('shallot.errorClaimed')
 
 interface Tagged {
   [kScope]?: Scope
 }
 interface ErrorState extends IncomingMessage {
   [kError]?: Error
+  [kClaimed]?: true
 }
 
 /** The scope that built `next`, if a Shallot stack (or adapter) built it. @internal */
@@ -43,6 +45,20 @@ export function tag<T extends Handler>(fn: T, scope: Scope): T {
  */
 export function getError(req: IncomingMessage): Error | undefined {
   return (req as ErrorState)[kError]
+}
+
+/**
+ * Declares that a layer (an access log) reports this request's error itself, with its real
+ * stack trace, once the exchange ends. {@link defaultOnError} then stays silent for the
+ * request, so the error is logged once; an `onError` you pass to `stack` is still called.
+ */
+export function claimErrorReport(req: IncomingMessage): void {
+  ;(req as ErrorState)[kClaimed] = true
+}
+
+/** Whether a layer has called {@link claimErrorReport} for this request. */
+export function isErrorReportClaimed(req: IncomingMessage): boolean {
+  return (req as ErrorState)[kClaimed] === true
 }
 
 /** Turns anything thrown into an Error (a thrown string or `undefined` must not be lost). @internal */
@@ -76,8 +92,12 @@ function report(
   }
 }
 
-/** Logs server errors (5xx) to stderr; client errors (4xx) are the access log's business. */
+/**
+ * Logs server errors (5xx) to stderr; client errors (4xx) are the access log's business.
+ * Silent for a request whose error a layer has claimed ({@link claimErrorReport}).
+ */
 export const defaultOnError: ErrorListener = (err, req) => {
+  if ((req as ErrorState)[kClaimed] === true) return
   const status = errorStatus(err) ?? 500
   if (status >= 500) {
     console.error(`[@shallot/stack] ${status} ${req.method ?? '-'} ${req.url ?? '-'}:`, err)

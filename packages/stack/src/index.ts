@@ -4,7 +4,13 @@
  *
  * @module
  */
-export { defaultOnError, type ErrorListener, getError } from './boundary.js'
+export {
+  claimErrorReport,
+  defaultOnError,
+  type ErrorListener,
+  getError,
+  isErrorReportClaimed,
+} from './boundary.js'
 export { type ConnectMiddleware, type ConnectNext, fromConnect, toConnect } from './connect.js'
 export { type FinishedListener, type HeadersListener, onFinished, onHeaders } from './hooks.js'
 export { HttpError, type HttpErrorOptions, isHttpError } from './http-error.js'

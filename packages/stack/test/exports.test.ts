@@ -8,6 +8,7 @@ describe('@shallot/stack public API', () => {
       [
         "HttpError",
         "appendVary",
+        "claimErrorReport",
         "defaultOnError",
         "fromConnect",
         "getBasePath",
@@ -15,6 +16,7 @@ describe('@shallot/stack public API', () => {
         "getError",
         "getOriginalUrl",
         "getPath",
+        "isErrorReportClaimed",
         "isHttpError",
         "mount",
         "onFinished",

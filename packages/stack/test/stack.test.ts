@@ -1,10 +1,12 @@
 import { failOnUnhandledRejections, listen, rawRequest } from '@shallot/test-utils'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
+  claimErrorReport,
   type ErrorListener,
   getError,
   type Handler,
   HttpError,
+  isErrorReportClaimed,
   type Middleware,
   onHeaders,
   stack,
@@ -190,6 +192,33 @@ describe('stack: error boundary', () => {
       }
     })
   }
+
+  it('should let a layer claim the error report so defaultOnError stays silent, but not a custom onError', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const sink = errorSink()
+    const claim: Middleware = (next) => (req, res) => {
+      if (req.url === '/claimed') claimErrorReport(req)
+      expect(isErrorReportClaimed(req)).toBe(req.url === '/claimed')
+      return next(req, res)
+    }
+    const fail: Handler = () => {
+      throw new Error('boom')
+    }
+    const quiet = await listen(stack(claim)(fail))
+    const custom = await listen(stack({ onError: sink.onError }, claim)(fail))
+    try {
+      expect((await fetch(`${quiet.url}/claimed`)).status).toBe(500)
+      expect(logged).not.toHaveBeenCalled()
+      expect((await fetch(`${quiet.url}/other`)).status).toBe(500)
+      expect(logged).toHaveBeenCalledTimes(1)
+      expect((await fetch(`${custom.url}/claimed`)).status).toBe(500)
+      expect(sink.errors).toHaveLength(1)
+    } finally {
+      logged.mockRestore()
+      await quiet.close()
+      await custom.close()
+    }
+  })
 
   it('should render an HttpError with its status, safe message and headers, as JSON when asked', async () => {
     const sink = errorSink()

@@ -1,0 +1,40 @@
+/**
+ * @shallot/logging: __one sentence__.
+ *
+ * @module
+ */
+import type { Middleware } from '@shallot/stack'
+
+/** Options of {@link logging}. */
+export interface LoggingOptions {
+  /**
+   * __What it does, in one or two sentences. Link the spec where there is one.__
+   *
+   * @default 'x'
+   */
+  example?: string
+}
+
+/**
+ * __What the layer does.__
+ *
+ * @see https://github.com/shallot-js/shallot/tree/main/packages/logging#readme
+ * @example
+ * ```ts
+ * const app = stack(logging({ example: 'x' }))(handler)
+ * ```
+ */
+export function logging(options: LoggingOptions = {}): Middleware {
+  // Validate, default and precompute once, at start-up; name the option in every error.
+  const example = options.example ?? 'x'
+  if (typeof example !== 'string') {
+    throw new TypeError(
+      `[@shallot/logging] option "example" must be a string, got ${typeof example}`
+    )
+  }
+  return (next) =>
+    function logging(req, res) {
+      // Per-request work only. Headers that must survive errors go in onHeaders.
+      return next(req, res)
+    }
+}
