@@ -1,5 +1,5 @@
-// The benchmark harness: runs every scenario server against the autocannon load generator,
-// in alternating rounds, and reports req/s, p99 latency and the ratio to bare node:http.
+// The benchmark harness: runs every scenario server against a load generator (wrk, or
+// autocannon where wrk is missing), in alternating rounds, and reports req/s, p99 latency and the ratio to bare node:http.
 // See README.md for the methodology. Usage: node bench/run.mjs [--help]
 
 import { spawn, spawnSync } from 'node:child_process'
@@ -187,7 +187,7 @@ const COST_GOALS = [
 const HELP = `Usage: node bench/run.mjs [options] [scenario...]
 
 Runs the scenarios (all by default; ${BASELINE} is always added as the baseline) in
-alternating rounds, the server pinned to one core and autocannon to another.
+alternating rounds, the server pinned to one core and the load generator to another.
 
 Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
 
@@ -196,9 +196,12 @@ Options (environment variable in brackets):
   --duration S        measured seconds per run [BENCH_DURATION] (default 5)
   --warmup S          warm-up seconds per run, not measured [BENCH_WARMUP] (default 2)
   --connections N     concurrent connections [BENCH_CONNECTIONS] (default 50)
-  --pipelining N      requests in flight per connection [BENCH_PIPELINING] (default 1)
+  --pipelining N      requests in flight per connection [BENCH_PIPELINING] (default 1;
+                      more than 1 needs --tool autocannon)
+  --tool NAME         load generator: wrk (Debian's, C) or autocannon (npm)
+                      [BENCH_TOOL] (default wrk when it is installed, else autocannon)
   --server-cpu N      core the server is pinned to [BENCH_SERVER_CPU] (default 0)
-  --load-cpu N        core autocannon is pinned to [BENCH_LOAD_CPU] (default 1)
+  --load-cpu N        core the load generator is pinned to [BENCH_LOAD_CPU] (default 1)
   --retries N         how many times a run disturbed by other CPU load (see README) is
                       repeated before it is kept, flagged [BENCH_RETRIES] (default 3)
   --no-pin            do not pin with taskset
@@ -228,6 +231,7 @@ function parseOptions(argv) {
       warmup: { type: 'string' },
       connections: { type: 'string' },
       pipelining: { type: 'string' },
+      tool: { type: 'string' },
       'server-cpu': { type: 'string' },
       'load-cpu': { type: 'string' },
       retries: { type: 'string' },
@@ -265,9 +269,24 @@ function parseOptions(argv) {
     retries: num('retries', values.retries ?? env.BENCH_RETRIES, 3, 0),
     pin: !values['no-pin'],
     out: values.out,
+    tool: loadTool(values.tool ?? env.BENCH_TOOL),
   }
   const custom = /** @type {string[]} */ (values.server).map(parseCustomServer)
   return { options, positionals, custom, list: values.list, help: values.help }
+}
+
+/**
+ * The load generator to use: the one asked for, else wrk when it is on the PATH (a C
+ * program: it needs far less CPU per request than the servers, so the server core is the
+ * bottleneck and the ratios measure the server), else autocannon.
+ *
+ * @param {string | undefined} raw
+ * @returns {'wrk' | 'autocannon'}
+ */
+function loadTool(raw) {
+  if (raw === 'wrk' || raw === 'autocannon') return raw
+  if (raw !== undefined && raw !== '') throw new UsageError('--tool must be wrk or autocannon')
+  return spawnSync('wrk', ['--version']).error === undefined ? 'wrk' : 'autocannon'
 }
 
 /** A mistake in the command line: reported without a stack trace. */
@@ -653,12 +672,15 @@ function allowedCpus(pid) {
  *
  * @param {{ server: number | null, load: number | null, system: ReturnType<typeof systemTimes> }} start
  * @param {typeof start} end
+ * @param {number} childCpuMs CPU time of the load generator's child process (wrk)
  */
-function measured(start, end) {
+function measured(start, end, childCpuMs) {
   const delta = (/** @type {number | null} */ a, /** @type {number | null} */ b) =>
     a === null || b === null ? null : b - a
   const serverCpuMs = delta(start.server, end.server)
-  const loadCpuMs = delta(start.load, end.load)
+  const ownCpuMs = delta(start.load, end.load)
+  // wrk runs as a child of load.mjs, which reports the child's CPU time itself
+  const loadCpuMs = ownCpuMs === null ? null : ownCpuMs + childCpuMs
   const s = start.system
   const e = end.system
   const stolenMs = s && e ? e.stealMsPerCpu.map((v, i) => v - (s.stealMsPerCpu[i] ?? v)) : []
@@ -670,7 +692,7 @@ function measured(start, end) {
 }
 
 /**
- * Runs the load generator (load.mjs, autocannon) against 127.0.0.1:`port`, pinned to the load
+ * Runs the load generator (load.mjs: wrk or autocannon) against 127.0.0.1:`port`, pinned to the load
  * core: a warm-up, then the measured run. The server's CPU time is sampled when the measured
  * run starts and when its result arrives.
  *
@@ -692,6 +714,8 @@ function runLoad(port, serverPid, options, request) {
     String(options.connections),
     '--pipelining',
     String(options.pipelining),
+    '--tool',
+    options.tool,
     ...(request === undefined ? [] : ['--request', JSON.stringify(request)]),
   ]
   const child = spawnPinned(command, pinning?.loadCpu, {})
@@ -728,7 +752,7 @@ function runLoad(port, serverPid, options, request) {
           start = sample()
         }
         if (msg.event === 'result') {
-          result = { ...msg, ...measured(start, sample()) }
+          result = { ...msg, ...measured(start, sample(), msg.childCpuMs ?? 0) }
         }
       }
     })
@@ -964,7 +988,8 @@ function renderMarkdown(summary, machine, options) {
   const lines = []
   lines.push(
     `${machine.cpuCount} × ${machine.cpuModel}, ${machine.platform} ${machine.release}, Node ${machine.node}; ` +
-      `${machine.pinning}; ${options.rounds} rounds × (${options.warmup} s warm-up + ${options.duration} s), ` +
+      `${machine.pinning}; load generator ${options.tool}; ` +
+      `${options.rounds} rounds × (${options.warmup} s warm-up + ${options.duration} s), ` +
       `${options.connections} connections, pipelining ${options.pipelining}.`
   )
   lines.push('')
@@ -1029,7 +1054,7 @@ function describeMachine(pin) {
     pinning:
       pin === null
         ? 'not pinned'
-        : `server on CPU ${pin.serverCpu}, autocannon and harness on CPU ${pin.loadCpu} (${pin.tool})`,
+        : `server on CPU ${pin.serverCpu}, load generator and harness on CPU ${pin.loadCpu} (${pin.tool})`,
   }
 }
 

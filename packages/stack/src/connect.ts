@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { RootScope, type Scope, scopeOf, tag } from './boundary.js'
+import { installPrototypeHook } from './hooks.js'
 import type { Handler, Middleware } from './types.js'
 
 /** The `next` of Express/Connect: `next()`, `next(err)`, or Express's `next('route')`. */
@@ -77,6 +78,7 @@ export function toConnect(
   if (typeof mw !== 'function') {
     throw new TypeError('[@shallot/stack] toConnect: the middleware must be a function')
   }
+  installPrototypeHook()
   const scope: Scope = {
     fail(err, req) {
       const next = takeNext(req)

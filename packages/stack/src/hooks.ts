@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { type OutgoingHttpHeaders, ServerResponse } from 'node:http'
 
 type WriteHead = ServerResponse['writeHead']
 type PlainWriteHead = (this: ServerResponse, statusCode: number, reason?: string) => ServerResponse
@@ -21,7 +21,7 @@ const kFinishedListeners: unique symbol = Symbol('shallot.onFinished')
 export const kListenerErrors: unique symbol = Symbol('shallot.listenerErrors')
 
 interface HookedResponse extends ServerResponse {
-  [kHeadersListeners]?: HeadersListener[]
+  [kHeadersListeners]?: HeadersListener | HeadersListener[]
   [kWriteHead]?: WriteHead
   [kFinishedListeners]?: FinishedListener[]
   [kListenerErrors]?: ListenerErrorSink
@@ -40,6 +40,12 @@ type FlatHeaders = readonly (string | number | readonly string[])[]
  * so runs last, seeing what the inner layers decided. A listener that throws makes
  * `writeHead` throw; listeners not yet run stay registered and run on the next head written
  * (the error response rendered by the stack's boundary).
+ *
+ * How: `http.ServerResponse.prototype.writeHead` is wrapped once per process (the wrapper
+ * only looks up one property on responses without listeners), so a response whose
+ * `writeHead` is the prototype's gets its listeners in one property and nothing else. A
+ * response whose `writeHead` someone already replaced (another hook library, a framework, an
+ * HTTP/2 compatibility response) gets its own wrapper, as on-headers does.
  */
 export function onHeaders(res: ServerResponse, listener: HeadersListener): void {
   if (typeof listener !== 'function') {
@@ -48,45 +54,109 @@ export function onHeaders(res: ServerResponse, listener: HeadersListener): void 
   const r = res as HookedResponse
   const list = r[kHeadersListeners]
   if (list !== undefined) {
-    list.push(listener)
+    if (typeof list === 'function') r[kHeadersListeners] = [list, listener]
+    else list.push(listener)
     return
   }
   if (res.headersSent) return
+  if (res.writeHead === protoWriteHead) {
+    r[kHeadersListeners] = listener
+    return
+  }
+  if (protoWriteHead === undefined) {
+    installPrototypeHook()
+    if (res.writeHead === protoWriteHead) {
+      r[kHeadersListeners] = listener
+      return
+    }
+  }
   r[kHeadersListeners] = [listener]
   r[kWriteHead] = res.writeHead
-  res.writeHead = hookedWriteHead as WriteHead
+  res.writeHead = instanceWriteHead as WriteHead
 }
 
-function hookedWriteHead(
+/** The hook on `ServerResponse.prototype.writeHead`, once installed. */
+let protoWriteHead: WriteHead | undefined
+
+/**
+ * Wraps `ServerResponse.prototype.writeHead` once. Called when the stack is built, so that
+ * a wrapper another library puts on a response later (compression's on-headers) captures the
+ * hooked method and calls through it. Idempotent; a second copy of this package wraps the
+ * first one's hook, and each sees only its own listeners.
+ * @internal
+ */
+export function installPrototypeHook(): void {
+  if (protoWriteHead !== undefined) return
+  const proto = ServerResponse.prototype
+  const original = proto.writeHead
+  protoWriteHead = function writeHead(
+    this: HookedResponse,
+    statusCode: number,
+    reason?: string | OutgoingHttpHeaders | HeaderPairs | FlatHeaders,
+    obj?: OutgoingHttpHeaders | HeaderPairs | FlatHeaders
+  ): ServerResponse {
+    return this[kHeadersListeners] === undefined
+      ? (original as (...args: unknown[]) => ServerResponse).call(this, statusCode, reason, obj)
+      : runHeaders(this, original, statusCode, reason, obj)
+  } as WriteHead
+  proto.writeHead = protoWriteHead
+}
+
+function instanceWriteHead(
   this: HookedResponse,
   statusCode: number,
   reason?: string | OutgoingHttpHeaders | HeaderPairs | FlatHeaders,
   obj?: OutgoingHttpHeaders | HeaderPairs | FlatHeaders
 ): ServerResponse {
-  const original = this[kWriteHead] as WriteHead
-  const list = this[kHeadersListeners]
-  if (list === undefined || list.length === 0 || this.headersSent) {
-    return (original as (...args: unknown[]) => ServerResponse).call(this, statusCode, reason, obj)
+  return runHeaders(this, this[kWriteHead] as WriteHead, statusCode, reason, obj)
+}
+
+/**
+ * Runs the listeners, last registered first, including any a listener registers meanwhile.
+ * A single listener (only on the prototype path) is cleared before it runs and a list is
+ * popped, so that one that throws does not run again on the error response while the rest
+ * still do.
+ */
+function runListeners(res: HookedResponse, first: HeadersListener | HeadersListener[]): void {
+  let list: HeadersListener | HeadersListener[] | undefined = first
+  while (list !== undefined) {
+    if (typeof list === 'function') {
+      res[kHeadersListeners] = undefined
+      list(res)
+    } else {
+      const listener = list.pop()
+      if (listener === undefined) return
+      listener(res)
+    }
+    list = res[kHeadersListeners]
+  }
+}
+
+function runHeaders(
+  res: HookedResponse,
+  original: WriteHead,
+  statusCode: number,
+  reason?: string | OutgoingHttpHeaders | HeaderPairs | FlatHeaders,
+  obj?: OutgoingHttpHeaders | HeaderPairs | FlatHeaders
+): ServerResponse {
+  const list = res[kHeadersListeners]
+  if (list === undefined || res.headersSent) {
+    return (original as (...args: unknown[]) => ServerResponse).call(res, statusCode, reason, obj)
   }
   let message: string | undefined
   if (typeof reason === 'string') {
     message = reason
-    this.statusMessage = reason
+    res.statusMessage = reason
   } else if (obj === undefined || obj === null) {
     obj = reason
   }
-  this.statusCode = statusCode
-  if (obj !== undefined && obj !== null) applyHeaders(this, obj)
-  // Pop so that a listener that throws leaves the rest for the next head written.
-  let listener = list.pop()
-  while (listener !== undefined) {
-    listener(this)
-    listener = list.pop()
-  }
+  res.statusCode = statusCode
+  if (obj !== undefined && obj !== null) applyHeaders(res, obj)
+  runListeners(res, list)
   const write = original as PlainWriteHead
   return message === undefined
-    ? write.call(this, this.statusCode)
-    : write.call(this, this.statusCode, this.statusMessage)
+    ? write.call(res, res.statusCode)
+    : write.call(res, res.statusCode, res.statusMessage)
 }
 
 /**
@@ -154,7 +224,8 @@ export function onFinished(res: ServerResponse, listener: FinishedListener): voi
     return
   }
   r[kFinishedListeners] = [listener]
-  res.once('close', onClose)
+  // `on`, not `once` (no wrapper closure): onClose empties the list, Node emits 'close' once.
+  res.on('close', onClose)
 }
 
 function runLate(res: HookedResponse, listener: FinishedListener): void {

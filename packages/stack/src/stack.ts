@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ChildScope, type ErrorListener, RootScope, type Scope, scopeOf, tag } from './boundary.js'
+import { installPrototypeHook } from './hooks.js'
 import { canonicalize, encodePath, enterMount, getPath, leaveMount } from './path.js'
 import type { Handler, Layer, Middleware } from './types.js'
 
@@ -107,6 +108,8 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
       throw new TypeError(`[@shallot/stack] the handler must be a function, got ${typeof handler}`)
     }
     if (mws.length === 0) return handler
+    // Before any request, so that wrappers other libraries put on a response capture it.
+    installPrototypeHook()
     // Built inside another stack (its `next` carries a scope): that stack canonicalised the
     // path and renders errors; this one only adds its own onError.
     const parent = scopeOf(handler)

@@ -194,6 +194,97 @@ describe('onHeaders', () => {
     }
   })
 
+  it('should not run a lone throwing listener again on the error response', async () => {
+    const errors: string[] = []
+    let runs = 0
+    const broken: Middleware = (next) => (req, res) => {
+      onHeaders(res, () => {
+        runs++
+        throw new Error('lone listener failed')
+      })
+      return next(req, res)
+    }
+    const server = await listen(
+      stack(
+        { onError: (e) => errors.push(e.message) },
+        broken
+      )((_req, res) => {
+        res.end('body')
+      })
+    )
+    try {
+      const res = await fetch(server.url)
+      expect(res.status).toBe(500)
+      expect(await res.text()).toBe('Internal Server Error\n')
+      expect(runs).toBe(1)
+      expect(errors).toEqual(['lone listener failed'])
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('should run a listener that another listener registers before the same head', async () => {
+    const order: string[] = []
+    const layer: Middleware = (next) => (req, res) => {
+      onHeaders(res, () => {
+        order.push('first')
+        onHeaders(res, () => {
+          order.push('nested')
+          res.setHeader('x-nested', 'yes')
+        })
+      })
+      return next(req, res)
+    }
+    const server = await listen(stack(layer)((_req, res) => void res.end('x')))
+    try {
+      const res = await fetch(server.url)
+      expect(res.headers.get('x-nested')).toBe('yes')
+      expect(order).toEqual(['first', 'nested'])
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('should work with writeHead wrappers other libraries put on the response, before or after', async () => {
+    const order: string[] = []
+    /** What on-headers and compression do: replace res.writeHead on the instance. */
+    const foreign =
+      (name: string): Middleware =>
+      (next) =>
+      (req, res) => {
+        const original = res.writeHead
+        res.writeHead = function (this: typeof res, ...args: unknown[]) {
+          order.push(name)
+          this.setHeader(`x-${name}`, 'ran')
+          return (original as (...a: unknown[]) => typeof res).apply(this, args)
+        } as typeof res.writeHead
+        return next(req, res)
+      }
+    const ours: Middleware = (next) => (req, res) => {
+      onHeaders(res, () => {
+        order.push('ours')
+        res.setHeader('x-ours', 'ran')
+      })
+      return next(req, res)
+    }
+    const server = await listen(
+      stack(foreign('outer'), ours, foreign('inner'))((_req, res) => void res.end('x'))
+    )
+    try {
+      for (let i = 0; i < 2; i++) {
+        order.length = 0
+        const res = await fetch(server.url)
+        expect(res.headers.get('x-outer')).toBe('ran')
+        expect(res.headers.get('x-ours')).toBe('ran')
+        expect(res.headers.get('x-inner')).toBe('ran')
+        // the innermost wrapper was installed last and runs first, as with on-headers
+        expect(order).toEqual(['inner', 'ours', 'outer'])
+      }
+    } finally {
+      await server.close()
+    }
+  })
+
   it('should do nothing when the head was already sent', async () => {
     let ran = false
     const server = await listen((_req, res) => {
