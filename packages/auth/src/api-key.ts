@@ -13,6 +13,7 @@ import {
   resolveCommon,
   type Scheme,
   single,
+  successesOf,
   type Verdict,
 } from './core.js'
 import { secretTable } from './secrets.js'
@@ -134,14 +135,17 @@ export function apiKey(options: ApiKeyOptions<unknown>): AuthMiddleware<unknown>
       if (key === undefined) return fail('apiKey', 'missing', 401, 'no API key in the request')
       if (table !== undefined) {
         const i = table.indexOf(digest(key))
-        if (i === -1) return fail('apiKey', 'invalid', 401, 'the API key is not a known key')
-        return { ok: true, principal: table.principalAt(i), by: scheme }
+        if (i === -1) return unknownKey
+        return successes[i] as Outcome<unknown>
       }
       const result = (verify as ApiKeyVerifyOptions<unknown>['verify'])(key, req)
       return isThenable(result) ? Promise.resolve(result).then((p) => decide(p)) : decide(result)
     },
   }
   const refused: Failure = fail('apiKey', 'invalid', 401, 'verify refused the API key')
+  const unknownKey: Failure = fail('apiKey', 'invalid', 401, 'the API key is not a known key')
+  // One immutable outcome per key, made once: it is the request's auth state.
+  const successes = table === undefined ? [] : successesOf(table, scheme)
   const decide = (p: unknown): Outcome<unknown> =>
     accepted(p) ? { ok: true, principal: p, by: scheme } : refused
   return single(scheme, common)

@@ -68,6 +68,9 @@ const OWN = ['realm', 'charset', 'users', 'verify']
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a range of code points, not text
+const ASCII = /^[\x00-\x7f]*$/
+
 // RFC 7617 §2 / RFC 4648 §4: the token68 of Basic is padded base64.
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
@@ -152,7 +155,7 @@ export function basic(options: BasicOptions<unknown>): AuthMiddleware<unknown> {
           hit = hit + eq * (i - hit)
         }
         if (hit === -1) return refused
-        return { ok: true, principal: names[hit], by: scheme }
+        return successes[hit] as Outcome<unknown>
       }
       const colon = credentials.indexOf(':')
       const user = credentials.slice(0, colon)
@@ -161,6 +164,10 @@ export function basic(options: BasicOptions<unknown>): AuthMiddleware<unknown> {
       return isThenable(result) ? Promise.resolve(result).then((p) => decide(p)) : decide(result)
     },
   }
+  // One immutable outcome per user, made once: it is the request's auth state.
+  const successes = names.map((principal) =>
+    Object.freeze({ ok: true as const, principal, by: scheme })
+  )
   const decide = (p: unknown): Outcome<unknown> =>
     accepted(p) ? { ok: true, principal: p, by: scheme } : refused
   return single(scheme, common)
@@ -187,11 +194,17 @@ function parse(header: string | undefined): string | Failure {
   if (token === '' || !BASE64.test(token)) {
     return fail('basic', 'malformed', 401, 'the Basic credentials are not valid base64')
   }
-  const bytes = Buffer.from(token, 'base64')
-  if (!isUtf8(bytes)) {
-    return fail('basic', 'malformed', 401, 'the Basic credentials are not valid UTF-8')
+  // atob gives one character per byte: when every byte is ASCII, that is the UTF-8 text
+  // already, and ASCII is NFC. Other bytes take the UTF-8 path below.
+  let decoded = atob(token)
+  const ascii = ASCII.test(decoded)
+  if (!ascii) {
+    const bytes = Buffer.from(token, 'base64')
+    if (!isUtf8(bytes)) {
+      return fail('basic', 'malformed', 401, 'the Basic credentials are not valid UTF-8')
+    }
+    decoded = bytes.toString('utf8')
   }
-  const decoded = bytes.toString('utf8')
   const colon = decoded.indexOf(':')
   if (colon === -1) {
     return fail('basic', 'malformed', 401, 'the Basic credentials have no ":" after the user-id')
@@ -199,5 +212,5 @@ function parse(header: string | undefined): string | Failure {
   if (CONTROL.test(decoded)) {
     return fail('basic', 'malformed', 401, 'the Basic credentials contain control characters')
   }
-  return decoded.normalize('NFC')
+  return ascii ? decoded : decoded.normalize('NFC')
 }

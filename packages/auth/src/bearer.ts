@@ -15,6 +15,7 @@ import {
   type Scheme,
   type SchemeName,
   single,
+  successesOf,
   type Verdict,
 } from './core.js'
 import { secretTable } from './secrets.js'
@@ -240,10 +241,12 @@ export function bearer(options: BearerOptions<unknown>): AuthMiddleware<unknown>
   scheme = bearerScheme('bearer', core, (token, req) => {
     if (table !== undefined) {
       const i = table.indexOf(digest(token))
-      return i === -1 ? refused : { ok: true, principal: table.principalAt(i), by: scheme }
+      return i === -1 ? refused : (successes[i] as Outcome<unknown>)
     }
     const result = (verify as BearerVerifyOptions<unknown>['verify'])(token, req)
     return isThenable(result) ? Promise.resolve(result).then(decide) : decide(result)
   })
+  // One immutable outcome per token, made once: it is the request's auth state.
+  const successes = table === undefined ? [] : successesOf(table, scheme)
   return single(scheme, common)
 }

@@ -8,6 +8,7 @@ import {
   pathMatcher,
 } from '@shallot/stack'
 import { describe, optionError } from './challenge.js'
+import type { SecretTable } from './compare.js'
 
 /** The schemes this package implements. `jwt` is a Bearer scheme whose tokens are JWTs. */
 export type SchemeName = 'apiKey' | 'basic' | 'bearer' | 'jwt'
@@ -441,6 +442,19 @@ export function single<P>(scheme: Scheme<P>, common: Common): AuthMiddleware<P> 
     members: new Set([s]),
   }
   return buildMiddleware(guard, common)
+}
+
+/**
+ * The success outcome of each entry of a secret table, made once at start-up and frozen: a
+ * request's auth state is its outcome, so a request that passes allocates nothing.
+ * @internal
+ */
+export function successesOf<P>(table: SecretTable<P>, by: Scheme<unknown>): Success<P>[] {
+  const out: Success<P>[] = []
+  for (let i = 0; i < table.size; i++) {
+    out.push(Object.freeze({ ok: true as const, principal: table.principalAt(i), by }))
+  }
+  return out
 }
 
 /** A principal from a verify function: `false`, `null` and `undefined` mean "refused". @internal */
