@@ -160,11 +160,55 @@ const SCENARIOS = [
     expectBody: 'hello',
     expectHeaders: ['x-response-time'],
   },
+  {
+    name: 'logging-combined',
+    description: '@shallot/logging, `combined` format to a file (request id on)',
+    command: nodeServer('logging-shallot-combined.mjs'),
+    expectBody: 'hello',
+    expectHeaders: ['x-request-id'],
+    peer: 'logging-morgan',
+  },
+  {
+    name: 'logging-morgan',
+    description: '`morgan` (expressjs) `combined` to a file, on bare node:http',
+    command: nodeServer('logging-morgan.mjs'),
+    expectBody: 'hello',
+  },
+  {
+    name: 'logging-json',
+    description: '@shallot/logging, `json` lines to a file (request id on)',
+    command: nodeServer('logging-shallot-json.mjs'),
+    expectBody: 'hello',
+    expectHeaders: ['x-request-id'],
+    peer: 'logging-pino-http',
+  },
+  {
+    name: 'logging-pino-http',
+    description: '`pino-http` JSON lines to a file (pino.destination, async), on bare node:http',
+    command: nodeServer('logging-pino-http.mjs'),
+    expectBody: 'hello',
+  },
+  {
+    name: 'monitoring',
+    description: '@shallot/monitoring: request metrics (prom-client) and default process metrics',
+    command: nodeServer('monitoring-shallot.mjs'),
+    expectBody: 'hello',
+    peer: 'monitoring-express-prom-bundle',
+  },
+  {
+    name: 'monitoring-express-prom-bundle',
+    description: '`express-prom-bundle` (method + status code labels), on bare node:http',
+    command: nodeServer('monitoring-express-prom-bundle.mjs'),
+    expectBody: 'hello',
+  },
 ]
 
 /** Ratios to node:http that the run checks and reports. */
 const GOALS = [
   { scenario: 'stack-10', min: 0.97 },
+  { scenario: 'logging-combined', min: 0.9 },
+  { scenario: 'logging-json', min: 0.9 },
+  { scenario: 'monitoring', min: 0.93 },
   ...['cors-simple', 'cors-preflight', 'apikey', 'basic', 'timing'].map((scenario) => ({
     scenario,
     min: 0.95,
@@ -182,6 +226,12 @@ const COST_GOALS = [
   { scenario: 'cors-preflight', peer: 'cors-preflight-expressjs', maxShare: 0.5 },
   { scenario: 'basic', peer: 'basic-express-basic-auth', maxShare: 0.5 },
   { scenario: 'timing', peer: 'timing-response-time', maxShare: 0.5 },
+  // "beats the peer": costs less over node:http than the peer does
+  { scenario: 'logging-combined', peer: 'logging-morgan', maxShare: 1 },
+  { scenario: 'logging-combined', peer: 'logging-pino-http', maxShare: 1 },
+  { scenario: 'logging-json', peer: 'logging-morgan', maxShare: 1 },
+  { scenario: 'logging-json', peer: 'logging-pino-http', maxShare: 1 },
+  { scenario: 'monitoring', peer: 'monitoring-express-prom-bundle', maxShare: 1 },
 ]
 
 const HELP = `Usage: node bench/run.mjs [options] [scenario...]
