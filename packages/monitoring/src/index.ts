@@ -1,40 +1,28 @@
 /**
- * @shallot/monitoring: __one sentence__.
+ * @shallot/monitoring: request metrics after the OpenTelemetry HTTP server conventions,
+ * exposed for Prometheus (text or OpenMetrics) through prom-client, JSON stats, liveness and
+ * readiness endpoints and a live dashboard, cluster-wide from any worker.
  *
  * @module
  */
-import type { Middleware } from '@shallot/stack'
-
-/** Options of {@link monitoring}. */
-export interface MonitoringOptions {
-  /**
-   * __What it does, in one or two sentences. Link the spec where there is one.__
-   *
-   * @default 'x'
-   */
-  example?: string
-}
-
-/**
- * __What the layer does.__
- *
- * @see https://github.com/shallot-js/shallot/tree/main/packages/monitoring#readme
- * @example
- * ```ts
- * const app = stack(monitoring({ example: 'x' }))(handler)
- * ```
- */
-export function monitoring(options: MonitoringOptions = {}): Middleware {
-  // Validate, default and precompute once, at start-up; name the option in every error.
-  const example = options.example ?? 'x'
-  if (typeof example !== 'string') {
-    throw new TypeError(
-      `[@shallot/monitoring] option "example" must be a string, got ${typeof example}`
-    )
-  }
-  return (next) =>
-    function monitoring(req, res) {
-      // Per-request work only. Headers that must survive errors go in onHeaders.
-      return next(req, res)
-    }
-}
+export { type ClusterPrimaryOptions, setupClusterPrimary } from './cluster.js'
+export type {
+  ClusterOptions,
+  DefaultMetricsOptions,
+  EndpointPaths,
+  MonitoringOptions,
+  RouteFunction,
+} from './config.js'
+export { isMonitoringEndpoint, type Monitor, type MonitorHandlers, monitoring } from './monitor.js'
+export type { CheckResult, Readiness, ReadinessCheck } from './readiness.js'
+export { ID_PLACEHOLDER, normalizePath, normalizeRoute } from './route.js'
+export {
+  DEFAULT_DURATION_BUCKETS,
+  DEFAULT_SIZE_BUCKETS,
+  KNOWN_METHODS,
+  METRIC_NAMES,
+  OTHER_METHOD,
+  OVERFLOW,
+  UNMATCHED,
+} from './series.js'
+export type { MonitoringStats, TimeSummary } from './stats.js'
