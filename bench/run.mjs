@@ -3,7 +3,16 @@
 // See README.md for the methodology. Usage: node bench/run.mjs [--help]
 
 import { spawn, spawnSync } from 'node:child_process'
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
@@ -24,10 +33,15 @@ const BASELINE = 'native'
  * @property {string} [expectBody] body the sanity check expects
  * @property {string} [expectHeader] header the sanity check expects on the second response
  * @property {string} [peer] a scenario this one is compared with head to head
- * @property {{ method?: string, headers?: Record<string, string> }} [request] what the load
- *   generator and the sanity check send (default `GET /` with no extra header)
+ * @property {{ method?: string, path?: string, headers?: Record<string, string> }} [request]
+ *   what the load generator and the sanity check send (default `GET /` with no extra header)
  * @property {number} [expectStatus] the status the sanity check expects (default: any 2xx)
  * @property {string[]} [expectHeaders] headers that must be on the sanity check's response
+ * @property {string} [cookieFrom] a path to GET once the server listens: the `name=value` of
+ *   its first Set-Cookie is sent as the `Cookie` header of the sanity check and the load
+ * @property {boolean} [redis] the server needs Redis: the harness starts one redis-server
+ *   for the whole run, pinned to the server's core (its work is server-side work), passes
+ *   its URL in $REDIS_URL, and counts its CPU time as the server's
  */
 
 /** @param {string} file @returns {string[]} */
@@ -189,6 +203,95 @@ const SCENARIOS = [
     expectBody: 'hello',
   },
   {
+    name: 'session-none',
+    description:
+      '@shallot/session (memory store), a request without a cookie that never touches the session',
+    command: nodeServer('session-shallot-memory.mjs'),
+    request: { method: 'GET', path: '/' },
+    expectBody: 'hello',
+  },
+  {
+    name: 'session-memory-read',
+    description: '@shallot/session (memory store), a valid cookie, the session read',
+    command: nodeServer('session-shallot-memory.mjs'),
+    request: { method: 'GET', path: '/read' },
+    expectBody: 'hello',
+    expectHeaders: ['x-session-count'],
+    cookieFrom: '/login',
+    peer: 'session-memory-read-express',
+  },
+  {
+    name: 'session-memory-read-express',
+    description: '`express-session` (MemoryStore) on bare node:http, same request',
+    command: nodeServer('session-express-memory.mjs'),
+    request: { method: 'GET', path: '/read' },
+    expectBody: 'hello',
+    expectHeaders: ['x-session-count'],
+    cookieFrom: '/login',
+  },
+  {
+    name: 'session-memory-write',
+    description: '@shallot/session (memory store), a valid cookie, the session read and changed',
+    command: nodeServer('session-shallot-memory.mjs'),
+    request: { method: 'GET', path: '/write' },
+    expectBody: 'hello',
+    expectHeaders: ['x-session-count'],
+    cookieFrom: '/login',
+    peer: 'session-memory-write-express',
+  },
+  {
+    name: 'session-memory-write-express',
+    description: '`express-session` (MemoryStore) on bare node:http, same request',
+    command: nodeServer('session-express-memory.mjs'),
+    request: { method: 'GET', path: '/write' },
+    expectBody: 'hello',
+    expectHeaders: ['x-session-count'],
+    cookieFrom: '/login',
+  },
+  {
+    name: 'session-redis-read',
+    description: '@shallot/session (RedisStore, node-redis), a valid cookie, the session read',
+    command: nodeServer('session-shallot-redis.mjs'),
+    request: { method: 'GET', path: '/read' },
+    expectBody: 'hello',
+    expectHeaders: ['x-session-count'],
+    cookieFrom: '/login',
+    redis: true,
+    peer: 'session-redis-read-express',
+  },
+  {
+    name: 'session-redis-read-express',
+    description: '`express-session` (connect-redis, node-redis) on bare node:http, same request',
+    command: nodeServer('session-express-redis.mjs'),
+    request: { method: 'GET', path: '/read' },
+    expectBody: 'hello',
+    expectHeaders: ['x-session-count'],
+    cookieFrom: '/login',
+    redis: true,
+  },
+  {
+    name: 'session-redis-write',
+    description:
+      '@shallot/session (RedisStore, node-redis), a valid cookie, the session read and changed',
+    command: nodeServer('session-shallot-redis.mjs'),
+    request: { method: 'GET', path: '/write' },
+    expectBody: 'hello',
+    expectHeaders: ['x-session-count'],
+    cookieFrom: '/login',
+    redis: true,
+    peer: 'session-redis-write-express',
+  },
+  {
+    name: 'session-redis-write-express',
+    description: '`express-session` (connect-redis, node-redis) on bare node:http, same request',
+    command: nodeServer('session-express-redis.mjs'),
+    request: { method: 'GET', path: '/write' },
+    expectBody: 'hello',
+    expectHeaders: ['x-session-count'],
+    cookieFrom: '/login',
+    redis: true,
+  },
+  {
     name: 'monitoring',
     description: '@shallot/monitoring: request metrics (prom-client) and default process metrics',
     command: nodeServer('monitoring-shallot.mjs'),
@@ -209,6 +312,7 @@ const GOALS = [
   { scenario: 'logging-combined', min: 0.9 },
   { scenario: 'logging-json', min: 0.9 },
   { scenario: 'monitoring', min: 0.93 },
+  { scenario: 'session-none', min: 0.97 },
   ...['cors-simple', 'cors-preflight', 'apikey', 'basic', 'timing'].map((scenario) => ({
     scenario,
     min: 0.95,
@@ -232,6 +336,12 @@ const COST_GOALS = [
   { scenario: 'logging-json', peer: 'logging-morgan', maxShare: 1 },
   { scenario: 'logging-json', peer: 'logging-pino-http', maxShare: 1 },
   { scenario: 'monitoring', peer: 'monitoring-express-prom-bundle', maxShare: 1 },
+  // "beats express-session by at least 1.5x over their cost above bare"
+  ...['memory-read', 'memory-write', 'redis-read', 'redis-write'].map((what) => ({
+    scenario: `session-${what}`,
+    peer: `session-${what}-express`,
+    maxShare: 1 / 1.5,
+  })),
 ]
 
 const HELP = `Usage: node bench/run.mjs [options] [scenario...]
@@ -528,6 +638,7 @@ async function startServer(scenario) {
   const child = spawnPinned(command, pinning?.serverCpu, {
     PORT: String(port),
     NODE_ENV: 'production',
+    ...(redis === null ? {} : { REDIS_URL: redis.url }),
   })
   tail(child.stdout)
   const stderr = tail(child.stderr)
@@ -575,12 +686,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  * @param {Scenario} scenario
  * @param {number} port
  */
-async function sanityCheck(scenario, port) {
+async function sanityCheck(scenario, port, request) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   try {
     let last
     for (let i = 0; i < 2; i++) {
-      last = await get(port, agent, scenario.request)
+      last = await get(port, agent, request)
       const statusOk =
         scenario.expectStatus === undefined
           ? last.status >= 200 && last.status <= 299
@@ -626,7 +737,7 @@ function get(port, agent, request) {
       {
         host: HOST,
         port,
-        path: '/',
+        path: request?.path ?? '/',
         method: request?.method ?? 'GET',
         headers: request?.headers,
         agent,
@@ -750,12 +861,12 @@ function measured(start, end, childCpuMs) {
  * @param {number} serverPid
  * @param {ReturnType<typeof parseOptions>['options']} options
  */
-function runLoad(port, serverPid, options, request) {
+function runLoad(port, serverPids, options, request) {
   const command = [
     process.execPath,
     path.join(BENCH_DIR, 'load.mjs'),
     '--url',
-    `http://${HOST}:${port}/`,
+    `http://${HOST}:${port}${request?.path ?? '/'}`,
     '--duration',
     String(options.duration),
     '--warmup',
@@ -773,7 +884,7 @@ function runLoad(port, serverPid, options, request) {
   const limitMs = (options.warmup + options.duration + 30) * 1000
   return new Promise((resolve, reject) => {
     const sample = () => ({
-      server: cpuTimeMs(serverPid),
+      server: sumCpuTimeMs(serverPids),
       load: cpuTimeMs(/** @type {number} */ (child.pid)),
       system: systemTimes(),
     })
@@ -845,9 +956,11 @@ function isDisturbed(otherCpuShare, stolenShare, serverCpuShare, loadCpuShare) {
 async function runOnce(scenario, round, options) {
   const server = await startServer(scenario)
   try {
-    await sanityCheck(scenario, server.port)
+    const request = await resolveRequest(scenario, server.port)
+    await sanityCheck(scenario, server.port, request)
     const cpus = allowedCpus(server.pid)
-    const load = await runLoad(server.port, server.pid, options, scenario.request)
+    const pids = scenario.redis && redis !== null ? [server.pid, redis.pid] : [server.pid]
+    const load = await runLoad(server.port, pids, options, request)
     if (server.child.exitCode !== null) {
       throw new Error(`server ${scenario.name} died during the run:\n${server.stderr()}`)
     }
@@ -891,10 +1004,89 @@ async function runOnce(scenario, round, options) {
 async function preflight(scenario) {
   const server = await startServer(scenario)
   try {
-    await sanityCheck(scenario, server.port)
+    await sanityCheck(scenario, server.port, await resolveRequest(scenario, server.port))
   } finally {
     await stopChild(server.child)
   }
+}
+
+/**
+ * The request a scenario sends, with the cookie its `cookieFrom` path hands out.
+ *
+ * @param {Scenario} scenario
+ * @param {number} port
+ * @returns {Promise<Scenario['request']>}
+ */
+async function resolveRequest(scenario, port) {
+  if (scenario.cookieFrom === undefined) return scenario.request
+  const res = await get(port, undefined, { path: scenario.cookieFrom })
+  const line = res.headers['set-cookie']?.[0]
+  if (res.status !== 200 || line === undefined) {
+    throw new Error(
+      `${scenario.name}: GET ${scenario.cookieFrom} gave ${res.status}, no Set-Cookie`
+    )
+  }
+  const cookie = line.split(';')[0] ?? ''
+  const request = scenario.request ?? {}
+  return { ...request, headers: { ...request.headers, cookie } }
+}
+
+/**
+ * Total CPU time of several processes (a server and its Redis), or null if one is unknown.
+ *
+ * @param {number[]} pids
+ * @returns {number | null}
+ */
+function sumCpuTimeMs(pids) {
+  let total = 0
+  for (const pid of pids) {
+    const ms = cpuTimeMs(pid)
+    if (ms === null) return null
+    total += ms
+  }
+  return total
+}
+
+/** @type {{ url: string, pid: number, child: import('node:child_process').ChildProcess, dir: string } | null} */
+let redis = null
+
+/**
+ * Starts the run's redis-server (no persistence, in a temporary directory) on a free port,
+ * pinned to the server core, and waits until it accepts connections.
+ */
+async function startRedis() {
+  const port = await freePort()
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'shallot-bench-redis-'))
+  const child = spawnPinned(
+    [
+      'redis-server',
+      '--port',
+      String(port),
+      '--bind',
+      HOST,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    pinning?.serverCpu,
+    {}
+  )
+  const stderr = tail(child.stderr)
+  tail(child.stdout)
+  const deadline = Date.now() + 10_000
+  while (!(await canConnect(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stopChild(child)
+      throw new Error(
+        `redis-server did not start (is it installed? apt-get install redis-server):\n${stderr()}`
+      )
+    }
+    await sleep(50)
+  }
+  redis = { url: `redis://${HOST}:${port}`, pid: /** @type {number} */ (child.pid), child, dir }
 }
 
 /**
@@ -1182,24 +1374,32 @@ async function main() {
       `${Math.ceil((scenarios.length * options.rounds * perRun) / 60)} min; ${machine.pinning}`
   )
 
-  for (const scenario of scenarios) await preflight(scenario)
-
+  if (scenarios.some((s) => s.redis)) await startRedis()
   const startedAt = new Date()
   const runs = []
   const discarded = []
-  for (let round = 1; round <= options.rounds; round++) {
-    for (const scenario of scenarios) {
-      for (let attempt = 0; ; attempt++) {
-        const run = await runOnce(scenario, round, options)
-        progress(describeRun(run, options.rounds))
-        if (run.disturbed && attempt < options.retries) {
-          // Repeated at once, so the round keeps its order and stays short.
-          discarded.push(run)
-          continue
+  try {
+    for (const scenario of scenarios) await preflight(scenario)
+
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const scenario of scenarios) {
+        for (let attempt = 0; ; attempt++) {
+          const run = await runOnce(scenario, round, options)
+          progress(describeRun(run, options.rounds))
+          if (run.disturbed && attempt < options.retries) {
+            // Repeated at once, so the round keeps its order and stays short.
+            discarded.push(run)
+            continue
+          }
+          runs.push(run)
+          break
         }
-        runs.push(run)
-        break
       }
+    }
+  } finally {
+    if (redis !== null) {
+      await stopChild(redis.child)
+      rmSync(redis.dir, { recursive: true, force: true })
     }
   }
 
