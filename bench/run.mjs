@@ -19,6 +19,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { gzipRequest } from './servers/compression-body.mjs'
 import { apiKeyPass, basicPass, corsPreflight, corsSimple } from './servers/requests.mjs'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
@@ -290,6 +291,27 @@ const SCENARIOS = [
     expectHeaders: ['x-session-count'],
     cookieFrom: '/login',
     redis: true,
+  },
+  {
+    name: 'compression-none',
+    description: 'a 20 KiB JSON body, uncompressed (20,480 bytes on the wire)',
+    command: nodeServer('compression-none.mjs'),
+    request: gzipRequest,
+  },
+  {
+    name: 'compression-gzip',
+    description: '@shallot/compression, the same body gzipped (2,017 bytes)',
+    command: nodeServer('compression-shallot.mjs'),
+    request: gzipRequest,
+    expectHeaders: ['content-encoding'],
+    peer: 'compression-gzip-expressjs',
+  },
+  {
+    name: 'compression-gzip-expressjs',
+    description: '`compression` (expressjs) on bare node:http, the same body gzipped',
+    command: nodeServer('compression-expressjs.mjs'),
+    request: gzipRequest,
+    expectHeaders: ['content-encoding'],
   },
   {
     name: 'monitoring',
