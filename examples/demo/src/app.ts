@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import { apiKey } from '@shallot/auth'
 import { cors } from '@shallot/cors'
+import { monitoring, normalizeRoute, type ReadinessCheck } from '@shallot/monitoring'
+import { MemoryStore, type SessionStore, session } from '@shallot/session'
 import { type Handler, type Middleware, mount, stack } from '@shallot/stack'
 import { timing, traceLayers } from '@shallot/timing'
-import { accessLog } from './access-log.js'
 import { api } from './api.js'
 import { home } from './home.js'
 import { publicFiles } from './public-files.js'
@@ -16,10 +18,11 @@ export const CORS_ORIGIN = 'http://localhost:3000'
 /** Options of {@link createApp}. */
 export interface AppOptions {
   /**
-   * Where the access log lines go (server.ts passes `console.log`). No access log when
-   * absent, which keeps test output quiet.
+   * The access log layer, outermost. server.ts builds it with `logging()` from
+   * @shallot/logging (`dev` format on a terminal, `combined` otherwise) and flushes it on
+   * shutdown. No access log when absent, which keeps test output quiet.
    */
-  log?: (line: string) => void
+  accessLog?: Middleware
   /**
    * The folder served under `/public/`.
    *
@@ -33,6 +36,25 @@ export interface AppOptions {
    * @default ['test-key-123']
    */
   apiKeys?: readonly string[]
+  /**
+   * Signs the session cookie (HMAC-SHA256), at least 32 characters. server.ts passes
+   * `SESSION_SECRET`, or a random one (sessions then end when the server restarts).
+   *
+   * @default a random secret
+   */
+  sessionSecret?: string
+  /**
+   * Where sessions are kept. server.ts passes a RedisStore when `REDIS_URL` is set.
+   *
+   * @default a MemoryStore of at most 10,000 sessions
+   */
+  sessionStore?: SessionStore
+  /**
+   * What `/readyz` checks, by name (server.ts checks Redis when it uses it). Each gets 1 s.
+   *
+   * @default none: ready as soon as it listens
+   */
+  checks?: Readonly<Record<string, ReadinessCheck>>
 }
 
 /**
@@ -41,9 +63,12 @@ export interface AppOptions {
  */
 export function createApp(options: AppOptions = {}): Handler {
   const {
-    log,
+    accessLog,
     publicDir = new URL('../public/', import.meta.url),
     apiKeys = DEFAULT_API_KEYS,
+    sessionSecret = randomSecret(),
+    sessionStore = new MemoryStore({ maxEntries: 10_000 }),
+    checks,
   } = options
 
   return stack(
@@ -53,16 +78,21 @@ export function createApp(options: AppOptions = {}): Handler {
     { trace: traceLayers() },
 
     // The layers, in onion order: the first sees the request first and the response last.
-    // A falsy entry is skipped, so `log && accessLog(log)` adds the layer only when asked.
+    // A falsy entry is skipped, so `accessLog` adds the layer only when given.
 
-    // logging: @shallot/logging's logging() will take this place.
-    log && accessLog(log),
+    // logging: one line per exchange (when it is over: streamed answers and client aborts
+    // included), an `X-Request-Id` on every response, errors logged once with their stack.
+    accessLog,
     // timing: `X-Response-Time` and `Server-Timing` (total, the layers, the handlers' marks
     // from getTiming(req)) on every response, errors and 401s included. The demo used to
     // have a hand-written layer here; docs/recipes/write-your-own-middleware.md still
     // builds one step by step.
     timing(),
-    // monitoring: monitoring() from @shallot/monitoring (metrics, /healthz) goes here.
+    // monitoring: request metrics, and the endpoints /metrics (Prometheus), /stats (JSON),
+    // /healthz, /readyz and the live dashboard /_monitor. Routes are normalised (ids become
+    // :id) and capped, so a scanner cannot blow up the series. Open to anyone here: see
+    // packages/monitoring's README to put them behind @shallot/auth.
+    monitoring({ route: normalizeRoute, ...(checks === undefined ? {} : { checks }) }),
     // compression: isProd && compression() from @shallot/compression goes here.
     // cors: a browser app on http://localhost:3000 may call the API with credentials. Before
     // the auth layer: preflights carry no key and are answered here, and a 401 still carries
@@ -72,10 +102,12 @@ export function createApp(options: AppOptions = {}): Handler {
       cors({
         origin: [CORS_ORIGIN],
         credentials: true,
-        exposedHeaders: ['X-Response-Time', 'Server-Timing'],
+        exposedHeaders: ['X-Response-Time', 'Server-Timing', 'X-Request-Id'],
       })
     ),
-    // session: session({ secret: process.env.SESSION_SECRET }) from @shallot/session goes here.
+    // session: the home page counts your visits. The cookie (`sid`, HttpOnly, SameSite=Lax)
+    // is only sent once the session changes, so /api and the files set none.
+    session({ secret: sessionSecret, store: sessionStore }),
 
     // static: serveStatic('./public', { prefix: '/public' }) from @shallot/static will
     // replace this temporary handler.
@@ -89,6 +121,11 @@ export function createApp(options: AppOptions = {}): Handler {
     // The innermost handler: the home page, and a 404 for whatever nothing above answered.
     home
   )
+}
+
+/** A secret for this process only: fine for a demo, not for several processes. */
+function randomSecret(): string {
+  return randomBytes(32).toString('base64url')
 }
 
 /**

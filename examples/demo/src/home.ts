@@ -1,3 +1,4 @@
+import { getSession } from '@shallot/session'
 import { getClient, getOriginalUrl, getPath, type Handler, HttpError } from '@shallot/stack'
 
 /** How to call the API, as shown on the page: on the host and port the browser used. */
@@ -20,6 +21,10 @@ export const home: Handler = function home(req, res) {
     // Thrown, not written: the stack's boundary renders it (text or JSON, never HTML).
     throw new HttpError(404, `Cannot ${method} ${path}`)
   }
+  // The visit counter: the session is written (and its cookie sent) before the response.
+  const visit = getSession<{ visits: number }>(req)
+  const visits = (visit.get('visits') ?? 0) + 1
+  visit.set('visits', visits)
   const query = [...new URL(req.url ?? '/', 'http://localhost').searchParams]
   const queryRows =
     query.length === 0
@@ -41,6 +46,7 @@ export const home: Handler = function home(req, res) {
 </head>
 <body>
 <h1>Shallot demo</h1>
+<p class="visits">You have visited this page ${visits} times.</p>
 <p>This page comes from a plain Node request listener wrapped in a
 <code>stack(...)</code> of middleware layers (see <code>examples/demo/src/app.ts</code>).</p>
 
@@ -65,6 +71,8 @@ ${queryRows}
 <li><a href="/api/slow?ms=2000"><code>/api/slow?ms=2000</code></a>: JSON after a delay (0 to 5000 ms), with the key too; stop the server meanwhile and the answer still arrives</li>
 <li><a href="/public/hello.txt"><code>/public/hello.txt</code></a>, <a href="/public/style.css"><code>/public/style.css</code></a>: files from <code>public/</code></li>
 <li><a href="/nope"><code>/nope</code></a>: a 404, rendered by the stack's error boundary</li>
+<li><a href="/_monitor"><code>/_monitor</code></a>: the live dashboard (request rate, errors, latency)</li>
+<li><a href="/metrics"><code>/metrics</code></a> (Prometheus), <a href="/stats"><code>/stats</code></a> (JSON), <a href="/healthz"><code>/healthz</code></a>, <a href="/readyz"><code>/readyz</code></a>: metrics and probes</li>
 </ul>
 
 <h2>Calling the API</h2>
@@ -87,6 +95,20 @@ and <code>Access-Control-Allow-Credentials: true</code>. Other origins get no CO
 <code>layer.&lt;name&gt;</code> entry per layer of the stack, and the marks the handlers add
 (<code>work</code> on <code>/api/test</code>). Your browser's devtools show them in the
 Network panel, under Timing.</p>
+
+<h2>Sessions</h2>
+<p>The visit counter above lives in a session (<code>@shallot/session</code>): a cookie
+<code>sid</code> (HttpOnly, SameSite=Lax) carries its signed id, the data stays on the server,
+in memory, or in Redis when the server was started with <code>REDIS_URL</code>. Only this
+page writes to it, so other paths set no cookie.</p>
+
+<h2>Logs and metrics</h2>
+<p>Every exchange is logged once it is over (<code>@shallot/logging</code>; the
+<code>dev</code> format on a terminal, <code>combined</code> otherwise), with the
+<code>X-Request-Id</code> each response carries. <code>@shallot/monitoring</code> counts and
+times every request (not its own endpoints) for <a href="/metrics"><code>/metrics</code></a>,
+<a href="/stats"><code>/stats</code></a> and the dashboard at
+<a href="/_monitor"><code>/_monitor</code></a>.</p>
 </body>
 </html>
 `

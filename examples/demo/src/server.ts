@@ -10,21 +10,43 @@
  *  - DEMO_API_KEYS: the API keys /api accepts in `X-API-Key`, comma-separated
  *    (`DEMO_API_KEYS=key-one,key-two`), default test-key-123. Spaces around a key are
  *    trimmed; an empty key (`a,,b`, a trailing comma) is refused.
+ *  - SESSION_SECRET: signs the session cookie (at least 32 characters). Default: a random
+ *    secret, so sessions end when the server restarts.
+ *  - REDIS_URL: keep sessions in Redis (`redis://127.0.0.1:6379`) instead of in memory,
+ *    so several processes share them; `/readyz` then checks Redis.
+ *  - LOG_FORMAT: the access log's format, default `dev` on a terminal, `combined` otherwise
+ *    (also `common`, `short`, `tiny`, `json`).
  *
  * SIGINT (Ctrl-C) or SIGTERM shuts down gracefully: no new connections, idle keep-alive
- * connections closed, in-flight requests finish, then exit code 0. When the timeout passes
+ * connections closed, in-flight requests finish, the access log is flushed and the Redis
+ * connection closed, then exit code 0. When the timeout passes
  * first (or on a second signal), the remaining connections are cut and the exit code is 1.
  */
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createApp } from './app.js'
+import { type LoggingFormat, logging } from '@shallot/logging'
+import { RedisStore, type SessionStore } from '@shallot/session'
+import { createClient } from 'redis'
+import { type AppOptions, createApp } from './app.js'
 
 const port = envInt('PORT', 8080, 0, 65535)
 const host = process.env.HOST || '127.0.0.1'
 const shutdownTimeoutMs = envInt('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000)
 const apiKeys = envKeys('DEMO_API_KEYS')
+const sessionSecret = envSecret('SESSION_SECRET')
+const logFormat = envFormat('LOG_FORMAT', process.stdout.isTTY ? 'dev' : 'combined')
 
-const server = createServer(createApp({ log: console.log, apiKeys }))
+const accessLog = logging({ format: logFormat })
+const redis = process.env.REDIS_URL ? await connectRedis(process.env.REDIS_URL) : undefined
+const sessionStore: SessionStore | undefined = redis && new RedisStore({ client: redis })
+const options: AppOptions = {
+  accessLog,
+  apiKeys,
+  ...(sessionSecret === undefined ? {} : { sessionSecret }),
+  ...(sessionStore === undefined ? {} : { sessionStore }),
+  ...(redis === undefined ? {} : { checks: { redis: () => redis.ping() } }),
+}
+const server = createServer(createApp(options))
 let stopping = false
 
 // Graceful shutdown bookkeeping, registered before the app so it sees every request first.
@@ -58,6 +80,9 @@ server.listen(port, host, () => {
   console.log(
     `Shallot demo listening on http://${shown}:${actual}${everywhere ? ' (all interfaces)' : ''}`
   )
+  console.log(
+    `Sessions in ${redis ? 'Redis' : 'memory'}${sessionSecret ? '' : ' (random SESSION_SECRET: they end with this process)'}; dashboard at /_monitor.`
+  )
   console.log('Press Ctrl-C to stop.')
 })
 
@@ -79,13 +104,12 @@ function shutdown(signal: NodeJS.Signals): void {
       `Requests still running after ${shutdownTimeoutMs} ms: closing their connections.`
     )
     server.closeAllConnections()
-    process.exit(1)
+    void finish(1)
   }, shutdownTimeoutMs)
   // Stop accepting; the callback runs once every connection has ended.
   server.close(() => {
     clearTimeout(timer)
-    console.log('Stopped.')
-    process.exit(0)
+    void finish(0)
   })
   // Kept-alive connections with no request in flight would otherwise hold close() open.
   server.closeIdleConnections()
@@ -93,6 +117,56 @@ function shutdown(signal: NodeJS.Signals): void {
 
 process.on('SIGINT', shutdown)
 process.on('SIGTERM', shutdown)
+
+/** Writes the access log lines still buffered, closes Redis, then exits. */
+async function finish(code: number): Promise<void> {
+  try {
+    await accessLog.flush()
+    await redis?.close()
+  } catch (err) {
+    console.error('Shutdown:', err)
+  }
+  if (code === 0) console.log('Stopped.')
+  process.exit(code)
+}
+
+/** A connected node-redis client; exits with a message when Redis cannot be reached. */
+async function connectRedis(url: string) {
+  const client = createClient({ url })
+  // Reported, not fatal: the client reconnects by itself and the session layer answers 503
+  // meanwhile.
+  client.on('error', (err: Error) => console.error(`Redis (${url}): ${err.message}`))
+  try {
+    await client.connect()
+  } catch (err) {
+    console.error(`Cannot connect to REDIS_URL ${url}: ${(err as Error).message}`)
+    process.exit(1)
+  }
+  return client
+}
+
+/** A secret of at least 32 characters, or undefined when the variable is unset. */
+function envSecret(name: string): string | undefined {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return undefined
+  if (raw.length < 32) {
+    console.error(`${name} must be at least 32 characters long (it has ${raw.length})`)
+    process.exit(1)
+  }
+  return raw
+}
+
+/** One of the access log's named formats. */
+function envFormat(name: string, fallback: LoggingFormat): LoggingFormat {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const FORMATS = ['combined', 'common', 'short', 'tiny', 'dev', 'json']
+  if (!FORMATS.includes(raw)) {
+    console.error(`${name} must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(raw)}`)
+    process.exit(1)
+  }
+  return raw as LoggingFormat
+}
 
 function envInt(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name]

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { logging } from '@shallot/logging'
 import { type Listening, listen, rawRequest } from '@shallot/test-utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../src/app.js'
@@ -207,7 +208,9 @@ describe('CORS', () => {
     expect(res.headers['access-control-allow-origin']).toBe(ORIGIN)
     expect(res.headers['access-control-allow-credentials']).toBe('true')
     expect(res.headers.vary).toMatch(/\bOrigin\b/)
-    expect(res.headers['access-control-expose-headers']).toBe('X-Response-Time, Server-Timing')
+    expect(res.headers['access-control-expose-headers']).toBe(
+      'X-Response-Time, Server-Timing, X-Request-Id'
+    )
   })
 
   it('should answer a preflight with 204 without asking for a key', async () => {
@@ -403,7 +406,9 @@ describe('X-Response-Time and Server-Timing', () => {
     expect(names).toEqual([
       'total',
       'layer.timing',
+      'layer.monitoring',
       'layer.cors',
+      'layer.session',
       'layer.public',
       'layer.auth',
       'layer.api',
@@ -431,19 +436,122 @@ describe('X-Response-Time and Server-Timing', () => {
 })
 
 describe('access log', () => {
-  it('should log one line per finished exchange when asked', async () => {
+  it('should log one combined line per finished exchange, with a request id on each answer', async () => {
     const lines: string[] = []
-    const app = await listen(createApp({ log: (line) => lines.push(line) }))
+    const accessLog = logging({ format: 'combined', sink: (line) => lines.push(line) })
+    const app = await listen(createApp({ accessLog }))
     try {
       const ok = await rawRequest(app.url, { path: '/api/test', headers: KEY })
       await rawRequest(app.url, { path: '/nope' })
       await rawRequest(app.url, { path: '/api/test' })
-      await expect.poll(() => lines.length).toBe(3)
-      expect(lines[0]).toMatch(/^GET \/api\/test 200 \d+\.\d{3}ms$/)
-      expect(lines[1]).toMatch(/^GET \/nope 404 \d+\.\d{3}ms$/)
-      expect(lines[2]).toMatch(/^GET \/api\/test 401 \d+\.\d{3}ms$/)
+      await accessLog.flush()
+      expect(lines).toHaveLength(3)
+      expect(lines[0]).toMatch(
+        /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/api\/test HTTP\/1\.1" 200 \d+ "-" "-"$/
+      )
+      expect(lines[1]).toMatch(/"GET \/nope HTTP\/1\.1" 404 /)
+      expect(lines[2]).toMatch(/"GET \/api\/test HTTP\/1\.1" 401 /)
+      expect(ok.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
       // The log is the outermost layer, so it is the first traced one.
-      expect(ok.headers['server-timing']).toMatch(/^total;dur=[\d.]+, layer\.accessLog;dur=/)
+      expect(ok.headers['server-timing']).toMatch(/^total;dur=[\d.]+, layer\.logging;dur=/)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('should never log the API key', async () => {
+    const lines: string[] = []
+    const accessLog = logging({
+      format: ':method :url :req[x-api-key]',
+      sink: (l) => lines.push(l),
+    })
+    const app = await listen(createApp({ accessLog }))
+    try {
+      await rawRequest(app.url, { path: '/api/test?api_key=test-key-123', headers: KEY })
+      await accessLog.flush()
+      expect(lines.join('\n')).not.toContain('test-key-123')
+    } finally {
+      await app.close()
+    }
+  })
+})
+
+describe('visit counter', () => {
+  it('should count the visits of one visitor, and set the cookie only on the page', async () => {
+    const first = await get('/')
+    expect(first.body).toContain('You have visited this page 1 times.')
+    const setCookie = first.headers['set-cookie']
+    const line = Array.isArray(setCookie) ? setCookie[0] : setCookie
+    expect(line).toMatch(/^sid=[\w-]+\.[\w-]+; .*HttpOnly; SameSite=Lax/)
+    const cookie = (line as string).split(';')[0] as string
+    expect((await get('/', { cookie })).body).toContain('You have visited this page 2 times.')
+    expect((await get('/', { cookie })).body).toContain('You have visited this page 3 times.')
+    // another visitor starts at 1; other paths neither read nor set the session
+    expect((await get('/')).body).toContain('You have visited this page 1 times.')
+    expect((await get('/api/test', KEY)).headers['set-cookie']).toBeUndefined()
+    expect((await get('/public/hello.txt')).headers['set-cookie']).toBeUndefined()
+  })
+
+  it('should start a new count for a forged cookie', async () => {
+    const res = await get('/', {
+      cookie: 'sid=forged-id.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    })
+    expect(res.body).toContain('You have visited this page 1 times.')
+  })
+})
+
+describe('monitoring endpoints', () => {
+  it('should answer /healthz and /readyz', async () => {
+    const health = await get('/healthz')
+    expect(health.status).toBe(200)
+    expect(JSON.parse(health.body)).toEqual({ status: 'ok' })
+    const ready = await get('/readyz')
+    expect(ready.status).toBe(200)
+    expect(JSON.parse(ready.body).status).toBe('ok')
+  })
+
+  it('should count requests for /metrics by method, status and normalised route', async () => {
+    const app = await listen(createApp())
+    try {
+      await rawRequest(app.url, { path: '/api/test', headers: KEY })
+      await rawRequest(app.url, { path: '/api/test' })
+      await rawRequest(app.url, { path: '/users/12345' })
+      const metrics = await rawRequest(app.url, { path: '/metrics' })
+      expect(metrics.status).toBe(200)
+      expect(metrics.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/)
+      expect(metrics.body).toMatch(
+        /^http_server_requests_total\{method="GET",status_code="200",route="\/api\/test"\} 1$/m
+      )
+      expect(metrics.body).toMatch(
+        /^http_server_requests_total\{method="GET",status_code="401",route="\/api\/test"\} 1$/m
+      )
+      expect(metrics.body).toContain('route="/users/:id"')
+      expect(metrics.body).toContain('process_resident_memory_bytes')
+      const stats = JSON.parse((await rawRequest(app.url, { path: '/stats' })).body)
+      expect(stats.requests.total).toBe(3)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('should serve the dashboard as one self-contained page', async () => {
+    const res = await get('/_monitor')
+    expect(res.status).toBe(200)
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(res.headers['content-security-policy']).toContain("default-src 'none'")
+    // nothing fetched from elsewhere: inline script and style, a data: icon
+    expect(res.body).not.toMatch(/<script[^>]+src=|<link[^>]+href="(?!data:)/)
+  })
+
+  it('should say which readiness check fails', async () => {
+    const app = await listen(
+      createApp({ checks: { redis: () => Promise.reject(new Error('ECONNREFUSED')) } })
+    )
+    try {
+      const res = await rawRequest(app.url, { path: '/readyz' })
+      expect(res.status).toBe(503)
+      expect(res.body).toContain('redis')
+      expect(res.body).not.toContain('ECONNREFUSED')
     } finally {
       await app.close()
     }

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { Agent, get } from 'node:http'
 import { fileURLToPath } from 'node:url'
-import { delay, rawRequest } from '@shallot/test-utils'
+import { delay, RedisServer, rawRequest } from '@shallot/test-utils'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 
 // The built server, as `pnpm start` runs it (turbo builds before testing).
@@ -104,7 +104,7 @@ describe('node dist/server.js', () => {
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ path: '/api/test' })
     expect(res.headers.get('x-response-time')).toMatch(/^\d+\.\d{3}ms$/)
-    expect(res.headers.get('server-timing')).toMatch(/^total;dur=[\d.]+, layer\.accessLog;dur=/)
+    expect(res.headers.get('server-timing')).toMatch(/^total;dur=[\d.]+, layer\.logging;dur=/)
     expect((await fetch(`${url}/api/test`)).status).toBe(401)
     server.child.kill('SIGTERM')
     expect(await server.exited()).toEqual({ code: 0, signal: null })
@@ -121,7 +121,10 @@ describe('node dist/server.js', () => {
     expect(JSON.parse(res.body)).toMatchObject({ message: 'Answered after 1000 ms' })
     expect(exit).toEqual({ code: 0, signal: null })
     expect(server.stdout()).toContain('SIGTERM received: finishing 1 in-flight request(s)')
-    expect(server.stdout()).toMatch(/^GET \/api\/slow\?ms=1000 200 \d+\.\d{3}ms$/m)
+    // stdout is not a terminal: the combined format, flushed before the exit
+    expect(server.stdout()).toMatch(
+      /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/api\/slow\?ms=1000 HTTP\/1\.1" 200 \d+ "-" "-"$/m
+    )
     expect(server.stdout()).toContain('Stopped.')
   })
 
@@ -188,5 +191,53 @@ describe('node dist/server.js', () => {
     const server = start({ PORT: 'eighty' })
     expect(await server.exited()).toEqual({ code: 1, signal: null })
     expect(server.stderr()).toContain('PORT must be an integer from 0 to 65535')
+  })
+
+  it('should log in the format LOG_FORMAT names, and refuse an unknown one', async () => {
+    const server = start({ LOG_FORMAT: 'tiny' })
+    const url = await server.url()
+    await fetch(`${url}/nope`)
+    server.child.kill('SIGTERM')
+    expect(await server.exited()).toEqual({ code: 0, signal: null })
+    expect(server.stdout()).toMatch(/^GET \/nope 404 \d+ - \d+\.\d{3} ms$/m)
+    const bad = start({ LOG_FORMAT: 'fancy' })
+    expect(await bad.exited()).toEqual({ code: 1, signal: null })
+    expect(bad.stderr()).toContain(
+      'LOG_FORMAT must be one of combined, common, short, tiny, dev, json'
+    )
+  })
+
+  it('should refuse a SESSION_SECRET shorter than 32 characters', async () => {
+    const server = start({ SESSION_SECRET: 'too-short' })
+    expect(await server.exited()).toEqual({ code: 1, signal: null })
+    expect(server.stderr()).toContain('SESSION_SECRET must be at least 32 characters long')
+  })
+
+  it('should share sessions between processes through REDIS_URL, and check Redis in /readyz', async () => {
+    const redis = await RedisServer.start()
+    try {
+      const env = { REDIS_URL: redis.url, SESSION_SECRET: 'a shared secret of more than 32 chars' }
+      const one = start(env)
+      const two = start(env)
+      const [urlOne, urlTwo] = await Promise.all([one.url(), two.url()])
+      expect(one.stdout()).toContain('Sessions in Redis')
+      const first = await fetch(`${urlOne}/`)
+      expect(await first.text()).toContain('You have visited this page 1 times.')
+      const cookie = (first.headers.get('set-cookie') ?? '').split(';')[0] as string
+      const again = await fetch(`${urlTwo}/`, { headers: { cookie } })
+      expect(await again.text()).toContain('You have visited this page 2 times.')
+      const ready = await fetch(`${urlTwo}/readyz`)
+      expect(ready.status).toBe(200)
+      expect(await ready.json()).toMatchObject({ checks: { redis: { status: 'ok' } } })
+      await redis.kill()
+      const down = await fetch(`${urlTwo}/readyz`)
+      expect(down.status).toBe(503)
+      one.child.kill('SIGTERM')
+      two.child.kill('SIGTERM')
+      expect(await one.exited()).toEqual({ code: 0, signal: null })
+      expect(await two.exited()).toEqual({ code: 0, signal: null })
+    } finally {
+      await redis.stop()
+    }
   })
 })

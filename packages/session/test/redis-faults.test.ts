@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { RedisStore, session } from '../src/index.js'
 import { Client, collectErrors, json, SECRET, withServer } from './helpers.js'
 import { makers } from './redis-clients.js'
-import { RedisServer } from './redis-server.js'
+import { RedisServer } from '@shallot/test-utils'
 
 failOnUnhandledRejections()
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getSession, RedisStore, type SessionRecord, session } from '../src/index.js'
 import { Client, json, SECRET, setCookies, withServer } from './helpers.js'
 import { makers, type TestClient } from './redis-clients.js'
-import { RedisServer } from './redis-server.js'
+import { RedisServer } from '@shallot/test-utils'
 
 failOnUnhandledRejections()
 

@@ -107,3 +107,5 @@ export function failOnUnhandledRejections(): void {
     expect(unhandled).toEqual([])
   })
 }
+
+export { freePort, RedisServer } from './redis.js'

@@ -44,8 +44,9 @@ async function waitForPong(port: number, ms = 10_000): Promise<void> {
 }
 
 /**
- * A real redis-server for one test file, on a free port, with append-only persistence fsynced
- * on every write (so an acknowledged write survives `kill -9`), in a temporary directory.
+ * A real redis-server (Debian's `redis-server`) for one test file, on a free port, with
+ * append-only persistence fsynced on every write (so an acknowledged write survives
+ * `kill -9`), in a temporary directory.
  */
 export class RedisServer {
   private process: ChildProcess | undefined
