@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { gzipRequest } from './servers/compression-body.mjs'
 import { apiKeyPass, basicPass, corsPreflight, corsSimple } from './servers/requests.mjs'
+import { staticRequests } from './servers/static-fixtures.mjs'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
 const HOST = '127.0.0.1'
@@ -314,6 +315,112 @@ const SCENARIOS = [
     expectHeaders: ['content-encoding'],
   },
   {
+    name: 'static-1k-shallot',
+    description: '@shallot/static, the 1 KiB file',
+    command: nodeServer('static-shallot.mjs'),
+    request: staticRequests.small,
+    peer: 'static-1k-nginx',
+  },
+  {
+    name: 'static-1k-nginx',
+    description: 'nginx (Debian, sendfile on, one process), the 1 KiB file',
+    command: ['bash', path.join(BENCH_DIR, 'servers', 'static-nginx.sh')],
+    request: staticRequests.small,
+  },
+  {
+    name: 'static-1k-sirv',
+    description: '`sirv`, the 1 KiB file',
+    command: nodeServer('static-sirv.mjs'),
+    request: staticRequests.small,
+  },
+  {
+    name: 'static-1k-serve-static',
+    description: '`serve-static` (expressjs), the 1 KiB file',
+    command: nodeServer('static-serve-static.mjs'),
+    request: staticRequests.small,
+  },
+  {
+    name: 'static-1k-fastify',
+    description: 'Fastify 5 + `@fastify/static`, the 1 KiB file',
+    command: nodeServer('static-fastify.mjs'),
+    request: staticRequests.small,
+  },
+  {
+    name: 'static-1k-hono',
+    description: 'Hono `serveStatic` on `@hono/node-server`, the 1 KiB file',
+    command: nodeServer('static-hono.mjs'),
+    request: staticRequests.small,
+  },
+  {
+    name: 'static-256k-shallot',
+    description: '@shallot/static, the 256 KiB file',
+    command: nodeServer('static-shallot.mjs'),
+    request: staticRequests.large,
+    peer: 'static-256k-nginx',
+  },
+  {
+    name: 'static-256k-nginx',
+    description: 'nginx (Debian, sendfile on, one process), the 256 KiB file',
+    command: ['bash', path.join(BENCH_DIR, 'servers', 'static-nginx.sh')],
+    request: staticRequests.large,
+  },
+  {
+    name: 'static-256k-sirv',
+    description: '`sirv`, the 256 KiB file',
+    command: nodeServer('static-sirv.mjs'),
+    request: staticRequests.large,
+  },
+  {
+    name: 'static-256k-serve-static',
+    description: '`serve-static` (expressjs), the 256 KiB file',
+    command: nodeServer('static-serve-static.mjs'),
+    request: staticRequests.large,
+  },
+  {
+    name: 'static-256k-fastify',
+    description: 'Fastify 5 + `@fastify/static`, the 256 KiB file',
+    command: nodeServer('static-fastify.mjs'),
+    request: staticRequests.large,
+  },
+  {
+    name: 'static-256k-hono',
+    description: 'Hono `serveStatic` on `@hono/node-server`, the 256 KiB file',
+    command: nodeServer('static-hono.mjs'),
+    request: staticRequests.large,
+  },
+  {
+    name: 'static-304-shallot',
+    description: '@shallot/static, a 304 revalidation of the 1 KiB file (If-Modified-Since)',
+    command: nodeServer('static-shallot.mjs'),
+    request: staticRequests.notModified,
+    expectStatus: 304,
+    peer: 'static-304-nginx',
+  },
+  {
+    name: 'static-304-nginx',
+    description:
+      'nginx (Debian, sendfile on, one process), a 304 revalidation of the 1 KiB file (If-Modified-Since)',
+    command: ['bash', path.join(BENCH_DIR, 'servers', 'static-nginx.sh')],
+    request: staticRequests.notModified,
+    expectStatus: 304,
+  },
+  {
+    name: 'static-304-serve-static',
+    description:
+      '`serve-static` (expressjs), a 304 revalidation of the 1 KiB file (If-Modified-Since)',
+    command: nodeServer('static-serve-static.mjs'),
+    request: staticRequests.notModified,
+    expectStatus: 304,
+  },
+  {
+    name: 'static-304-fastify',
+    description:
+      'Fastify 5 + `@fastify/static`, a 304 revalidation of the 1 KiB file (If-Modified-Since)',
+    command: nodeServer('static-fastify.mjs'),
+    request: staticRequests.notModified,
+    expectStatus: 304,
+  },
+  {
     name: 'monitoring',
     description: '@shallot/monitoring: request metrics (prom-client) and default process metrics',
     command: nodeServer('monitoring-shallot.mjs'),
@@ -328,13 +435,21 @@ const SCENARIOS = [
   },
 ]
 
-/** Ratios to node:http that the run checks and reports. */
+/**
+ * Ratios to node:http (or to the scenario named by `of`) that the run checks and reports.
+ *
+ * @type {{ scenario: string, min: number, of?: string }[]}
+ */
 const GOALS = [
   { scenario: 'stack-10', min: 0.97 },
   { scenario: 'logging-combined', min: 0.9 },
   { scenario: 'logging-json', min: 0.9 },
   { scenario: 'monitoring', min: 0.93 },
   { scenario: 'session-none', min: 0.97 },
+  // against nginx, not node:http: see the static scenarios
+  { scenario: 'static-1k-shallot', of: 'static-1k-nginx', min: 0.5 },
+  { scenario: 'static-304-shallot', of: 'static-304-nginx', min: 0.5 },
+  { scenario: 'static-256k-shallot', of: 'static-256k-nginx', min: 0.6 },
   ...['cors-simple', 'cors-preflight', 'apikey', 'basic', 'timing'].map((scenario) => ({
     scenario,
     min: 0.95,
@@ -1187,8 +1302,13 @@ function summarize(scenarios, runs) {
   const comparisons = scenarios
     .filter((s) => s.peer !== undefined && names.has(s.peer))
     .map((s) => ({ a: s.name, b: /** @type {string} */ (s.peer), ...ratios(runs, s.name, s.peer) }))
-  const goals = GOALS.filter((g) => names.has(g.scenario)).map((g) => {
-    const v = rows.find((r) => r.scenario === g.scenario)?.vsNative
+  const goals = GOALS.filter(
+    (g) => names.has(g.scenario) && (g.of === undefined || names.has(g.of))
+  ).map((g) => {
+    const v =
+      g.of === undefined
+        ? rows.find((r) => r.scenario === g.scenario)?.vsNative
+        : ratios(runs, g.scenario, g.of)
     const ratio = v?.rpsMedian ?? null
     return {
       ...g,
@@ -1284,7 +1404,7 @@ function renderMarkdown(summary, machine, options) {
   for (const g of summary.goals) {
     lines.push('')
     lines.push(
-      `**Goal ${g.scenario} >= ${pct(g.min)} of node:http:** ${g.pass ? 'PASS' : 'FAIL'} ` +
+      `**Goal ${g.scenario} >= ${pct(g.min)} of ${g.of ?? 'node:http'}:** ${g.pass ? 'PASS' : 'FAIL'} ` +
         `(req/s ${pct(g.ratio)}, median of per-round ratios, range ${pct(g.rangeMin)}–${pct(g.rangeMax)}; ` +
         `CPU per request ${pct(g.cpuRatio)}).`
     )
