@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { apiKey } from '@shallot/auth'
+import { compression } from '@shallot/compression'
 import { cors } from '@shallot/cors'
 import { monitoring, normalizeRoute, type ReadinessCheck } from '@shallot/monitoring'
 import { MemoryStore, type SessionStore, session } from '@shallot/session'
 import { type Handler, type Middleware, mount, stack } from '@shallot/stack'
+import { serveStatic } from '@shallot/static'
 import { timing, traceLayers } from '@shallot/timing'
 import { api } from './api.js'
 import { home } from './home.js'
-import { publicFiles } from './public-files.js'
 
 /** The API key the demo accepts when no other keys are given (`DEMO_API_KEYS` unset). */
 export const DEFAULT_API_KEYS: readonly string[] = ['test-key-123']
@@ -24,7 +25,7 @@ export interface AppOptions {
    */
   accessLog?: Middleware
   /**
-   * The folder served under `/public/`.
+   * The folder served under `/static/`.
    *
    * @default the demo's public/ folder
    */
@@ -93,7 +94,10 @@ export function createApp(options: AppOptions = {}): Handler {
     // :id) and capped, so a scanner cannot blow up the series. Open to anyone here: see
     // packages/monitoring's README to put them behind @shallot/auth.
     monitoring({ route: normalizeRoute, ...(checks === undefined ? {} : { checks }) }),
-    // compression: isProd && compression() from @shallot/compression goes here.
+    // compression: gzip, brotli or deflate as the client accepts, for compressible answers
+    // of 1 KiB and more (the home page, /stats, /metrics); inside logging and monitoring,
+    // so they count the bytes that go on the wire.
+    compression(),
     // cors: a browser app on http://localhost:3000 may call the API with credentials. Before
     // the auth layer: preflights carry no key and are answered here, and a 401 still carries
     // the CORS headers, so the page can read it.
@@ -109,9 +113,11 @@ export function createApp(options: AppOptions = {}): Handler {
     // is only sent once the session changes, so /api and the files set none.
     session({ secret: sessionSecret, store: sessionStore }),
 
-    // static: serveStatic('./public', { prefix: '/public' }) from @shallot/static will
-    // replace this temporary handler.
-    named('public', mount('/public', publicFiles(publicDir))),
+    // static: the files of public/ under /static/, with ETag and Last-Modified (a reload
+    // revalidates with a 304), ranges, and `nosniff`. Decided on the stack's canonical path:
+    // nothing outside public/ is reachable, dotfiles and links leading out are not served.
+    // Everything under /static is a file or a 404 (fallthrough off, 405 for other methods).
+    named('static', serveStatic(publicDir, { prefix: '/static', fallthrough: false, maxAge: 60 })),
     // auth: /api and below need a key in `X-API-Key` (not /apix); everything else is open.
     // Missing or wrong keys get a 401 with `WWW-Authenticate`, rendered by the stack.
     named('auth', apiKey({ keys: apiKeys, paths: ['/api'] })),

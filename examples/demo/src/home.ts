@@ -42,7 +42,7 @@ export const home: Handler = function home(req, res) {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Shallot demo</title>
-<link rel="stylesheet" href="/public/style.css">
+<link rel="stylesheet" href="/static/style.css">
 </head>
 <body>
 <h1>Shallot demo</h1>
@@ -69,7 +69,7 @@ ${queryRows}
 <li><a href="/"><code>/</code></a>: this page</li>
 <li><a href="/api/test"><code>/api/test</code></a>: JSON, from a handler mounted at <code>/api</code>; needs an API key, so following the link gets the 401</li>
 <li><a href="/api/slow?ms=2000"><code>/api/slow?ms=2000</code></a>: JSON after a delay (0 to 5000 ms), with the key too; stop the server meanwhile and the answer still arrives</li>
-<li><a href="/public/hello.txt"><code>/public/hello.txt</code></a>, <a href="/public/style.css"><code>/public/style.css</code></a>: files from <code>public/</code></li>
+<li><a href="/static/hello.txt"><code>/static/hello.txt</code></a>, <a href="/static/style.css"><code>/static/style.css</code></a>: files from <code>public/</code> (<code>@shallot/static</code>: reload and the browser revalidates with a 304)</li>
 <li><a href="/nope"><code>/nope</code></a>: a 404, rendered by the stack's error boundary</li>
 <li><a href="/_monitor"><code>/_monitor</code></a>: the live dashboard (request rate, errors, latency)</li>
 <li><a href="/metrics"><code>/metrics</code></a> (Prometheus), <a href="/stats"><code>/stats</code></a> (JSON), <a href="/healthz"><code>/healthz</code></a>, <a href="/readyz"><code>/readyz</code></a>: metrics and probes</li>

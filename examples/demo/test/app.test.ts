@@ -160,7 +160,7 @@ describe('API key', () => {
     // Not under /api: open (and a 404 here).
     expect((await get('/apix')).status).toBe(404)
     expect((await get('/')).status).toBe(200)
-    expect((await get('/public/hello.txt')).status).toBe(200)
+    expect((await get('/static/hello.txt')).status).toBe(200)
   })
 
   it('should mark authenticated answers private and vary on the key', async () => {
@@ -251,24 +251,43 @@ describe('CORS', () => {
   })
 })
 
-describe('public files', () => {
+describe('static files', () => {
   it('should serve style.css as text/css with its content', async () => {
-    const res = await get('/public/style.css')
+    const res = await get('/static/style.css')
     expect(res.status).toBe(200)
     expect(res.headers['content-type']).toBe('text/css; charset=utf-8')
     expect(res.headers['x-content-type-options']).toBe('nosniff')
     expect(res.body).toBe(readFileSync(new URL('style.css', PUBLIC), 'utf8'))
   })
 
+  it('should revalidate with a 304 by ETag or Last-Modified', async () => {
+    const first = await get('/static/style.css')
+    expect(first.headers.etag).toMatch(/^W\/"/)
+    expect(first.headers['cache-control']).toBe('max-age=60')
+    const byTag = await get('/static/style.css', { 'if-none-match': first.headers.etag as string })
+    expect([byTag.status, byTag.body]).toEqual([304, ''])
+    const byDate = await get('/static/style.css', {
+      'if-modified-since': first.headers['last-modified'] as string,
+    })
+    expect(byDate.status).toBe(304)
+  })
+
+  it('should answer a range request with 206', async () => {
+    const res = await get('/static/hello.txt', { range: 'bytes=0-4' })
+    expect(res.status).toBe(206)
+    expect(res.body).toBe('Hello')
+    expect(res.headers['content-range']).toMatch(/^bytes 0-4\/\d+$/)
+  })
+
   it('should serve hello.txt as text/plain', async () => {
-    const res = await get('/public/hello.txt')
+    const res = await get('/static/hello.txt')
     expect(res.status).toBe(200)
     expect(res.headers['content-type']).toBe('text/plain; charset=utf-8')
     expect(res.body).toContain('Hello from the Shallot demo')
   })
 
   it('should answer HEAD with the length and no body', async () => {
-    const res = await rawRequest(server.url, { method: 'HEAD', path: '/public/hello.txt' })
+    const res = await rawRequest(server.url, { method: 'HEAD', path: '/static/hello.txt' })
     expect(res.status).toBe(200)
     expect(Number(res.headers['content-length'])).toBe(
       readFileSync(new URL('hello.txt', PUBLIC)).length
@@ -277,29 +296,29 @@ describe('public files', () => {
   })
 
   it('should refuse other methods with 405 and Allow', async () => {
-    const res = await rawRequest(server.url, { method: 'POST', path: '/public/hello.txt' })
+    const res = await rawRequest(server.url, { method: 'POST', path: '/static/hello.txt' })
     expect(res.status).toBe(405)
     expect(res.headers.allow).toBe('GET, HEAD')
   })
 
   it('should answer 404 for a missing file and for the folder itself', async () => {
-    for (const path of ['/public/missing.css', '/public/', '/public', '/public/style.css/x']) {
+    for (const path of ['/static/missing.css', '/static/', '/static', '/static/style.css/x']) {
       expect((await get(path)).status, path).toBe(404)
     }
   })
 
   it('should not serve files outside public/, however the path is written', async () => {
     const attempts = [
-      '/public/../package.json',
-      '/public/%2e%2e/package.json',
-      '/public/%2E%2E/%2E%2E/package.json',
-      '/public/..%2fpackage.json',
-      '/public/%2e%2e%5cpackage.json',
-      '/public/..\\package.json',
-      '/public/./../src/app.ts',
-      '//public/../../package.json',
-      '/public/%252e%252e/package.json',
-      '/public/%00/../package.json',
+      '/static/../package.json',
+      '/static/%2e%2e/package.json',
+      '/static/%2E%2E/%2E%2E/package.json',
+      '/static/..%2fpackage.json',
+      '/static/%2e%2e%5cpackage.json',
+      '/static/..\\package.json',
+      '/static/./../src/app.ts',
+      '//static/../../package.json',
+      '/static/%252e%252e/package.json',
+      '/static/%00/../package.json',
     ]
     for (const path of attempts) {
       const res = await get(path)
@@ -310,7 +329,7 @@ describe('public files', () => {
   })
 })
 
-describe('public files: what is not served', () => {
+describe('static files: what is not served', () => {
   let dir: string
   let app: Listening
   beforeAll(async () => {
@@ -330,19 +349,14 @@ describe('public files: what is not served', () => {
   })
 
   it('should serve nested and empty files', async () => {
-    const nested = await rawRequest(app.url, { path: '/public/sub/a.txt' })
+    const nested = await rawRequest(app.url, { path: '/static/sub/a.txt' })
     expect([nested.status, nested.body]).toEqual([200, 'nested'])
-    const empty = await rawRequest(app.url, { path: '/public/empty.txt' })
+    const empty = await rawRequest(app.url, { path: '/static/empty.txt' })
     expect([empty.status, empty.body, empty.headers['content-length']]).toEqual([200, '', '0'])
   })
 
-  it('should not serve dotfiles, unlisted extensions, folders or links leading outside', async () => {
-    for (const path of [
-      '/public/.env.txt',
-      '/public/notes.bak',
-      '/public/sub',
-      '/public/link.txt',
-    ]) {
+  it('should not serve dotfiles, folders or links leading outside', async () => {
+    for (const path of ['/static/.env.txt', '/static/sub', '/static/link.txt']) {
       const res = await rawRequest(app.url, { path })
       expect(res.status, path).toBe(404)
       expect(res.body, path).not.toMatch(/dotfile|backup|outside/)
@@ -350,7 +364,23 @@ describe('public files: what is not served', () => {
   })
 
   it('should refuse a missing folder at start-up', () => {
-    expect(() => createApp({ publicDir: join(dir, 'nope') })).toThrow(/ENOENT/)
+    expect(() => createApp({ publicDir: join(dir, 'nope') })).toThrow(/root/)
+  })
+})
+
+describe('compression', () => {
+  it('should gzip the home page when the client accepts it, and not a small answer', async () => {
+    const page = await get('/', { 'accept-encoding': 'gzip' })
+    expect(page.headers['content-encoding']).toBe('gzip')
+    expect(page.headers.vary).toContain('Accept-Encoding')
+    const small = await get('/static/hello.txt', { 'accept-encoding': 'gzip' })
+    expect(small.headers['content-encoding']).toBeUndefined()
+  })
+
+  it('should decode to the same page', async () => {
+    const res = await fetch(`${server.url}/`, { headers: { 'accept-encoding': 'br' } })
+    expect(res.headers.get('content-encoding')).toBe('br')
+    expect(await res.text()).toContain('You have visited this page 1 times.')
   })
 })
 
@@ -378,7 +408,7 @@ describe('X-Response-Time and Server-Timing', () => {
     const requests: [string, Record<string, string>, number][] = [
       ['/', {}, 200],
       ['/api/test', KEY, 200],
-      ['/public/style.css', {}, 200],
+      ['/static/style.css', {}, 200],
       ['/nope', {}, 404],
       ['/api/nope', KEY, 404],
       ['/api/test', {}, 401],
@@ -407,9 +437,10 @@ describe('X-Response-Time and Server-Timing', () => {
       'total',
       'layer.timing',
       'layer.monitoring',
+      'layer.compression',
       'layer.cors',
       'layer.session',
-      'layer.public',
+      'layer.static',
       'layer.auth',
       'layer.api',
       'layer.app',
@@ -489,7 +520,7 @@ describe('visit counter', () => {
     // another visitor starts at 1; other paths neither read nor set the session
     expect((await get('/')).body).toContain('You have visited this page 1 times.')
     expect((await get('/api/test', KEY)).headers['set-cookie']).toBeUndefined()
-    expect((await get('/public/hello.txt')).headers['set-cookie']).toBeUndefined()
+    expect((await get('/static/hello.txt')).headers['set-cookie']).toBeUndefined()
   })
 
   it('should start a new count for a forged cookie', async () => {

@@ -220,7 +220,7 @@ describe('node dist/server.js', () => {
       const one = start(env)
       const two = start(env)
       const [urlOne, urlTwo] = await Promise.all([one.url(), two.url()])
-      expect(one.stdout()).toContain('Sessions in Redis')
+      await expect.poll(() => one.stdout()).toContain('Sessions in Redis')
       const first = await fetch(`${urlOne}/`)
       expect(await first.text()).toContain('You have visited this page 1 times.')
       const cookie = (first.headers.get('set-cookie') ?? '').split(';')[0] as string
