@@ -68,7 +68,10 @@ interface ConnectState extends IncomingMessage {
  * Uses any Shallot layer (or a whole stack) as an Express/Connect middleware. When the
  * layer passes the request on, Express's `next()` is called; an error inside it goes to
  * Express's error handling as `next(err)` (an {@link HttpError} keeps its `status` and
- * `expose`, which Express's final handler honours).
+ * `expose`, which Express's final handler honours). An error after the layer has passed the
+ * request on (Express's `next` is spent) is reported with {@link defaultOnError} and ends the
+ * exchange as the stack's boundary would: a rendered error if nothing was sent yet, a cut
+ * connection if the head was, nothing if the response is complete.
  *
  * The layer is built once, here, not per request.
  */
@@ -79,10 +82,14 @@ export function toConnect(
     throw new TypeError('[@shallot/stack] toConnect: the middleware must be a function')
   }
   installPrototypeHook()
+  // Once Express's next has been called, an error can no longer go to Express: it is
+  // reported and ends the exchange as a root stack would (a 500, or a cut connection).
+  const late = new RootScope(undefined)
   const scope: Scope = {
-    fail(err, req) {
+    fail(err, req, res) {
       const next = takeNext(req)
       if (next !== undefined) next(err ?? new Error('[@shallot/stack] undefined was thrown'))
+      else late.fail(err, req, res)
     },
   }
   const continueConnect = tag(function continueConnect(req: IncomingMessage) {

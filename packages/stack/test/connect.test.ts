@@ -4,7 +4,7 @@ import connect from 'connect'
 import cors from 'cors'
 import express from 'express'
 import responseTime from 'response-time'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   type ConnectNext,
   fromConnect,
@@ -166,6 +166,31 @@ describe('toConnect', () => {
       expect(denied.headers.get('x-shallot')).toBe('yes')
       expect(await (await fetch(`${server.url}/open`)).text()).toBe('open')
     } finally {
+      await server.close()
+    }
+  })
+
+  it('should report an error raised after Express took over, and end the exchange', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+    // The layer passes the request on, then fails: Express's next is spent by then.
+    const late: Middleware = (next) => async (req, res) => {
+      next(req, res)
+      await new Promise((r) => setTimeout(r, 20))
+      throw new Error('failed after next')
+    }
+    const app = express()
+    app.use(toConnect(late))
+    app.get('/', (_req, res) => {
+      res.write('partial ') // head sent, body unfinished when the layer fails
+    })
+    const server = await listen(app)
+    try {
+      const res = await fetch(server.url)
+      await expect(res.text()).rejects.toThrow()
+      expect(logged).toHaveBeenCalledTimes(1)
+      expect(String(logged.mock.calls[0]?.[1])).toContain('failed after next')
+    } finally {
+      logged.mockRestore()
       await server.close()
     }
   })
