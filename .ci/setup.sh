@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Shallot needs on a fresh machine that has Node >= 20.19 and npm:
-# the Debian packages the tests drive (Chromium for the browser tests), the pnpm pinned in
+# the Debian packages the tests drive (Chromium for the browser tests, redis-server for the
+# Redis store; wrk for the benchmarks), the pnpm pinned in
 # package.json's packageManager (with npm: Corepack's signature check fails on some Node 20
 # machines), then the workspace's dependencies from the lockfile.
 set -euo pipefail
@@ -12,6 +13,8 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a=
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v wrk >/dev/null || need+=(wrk)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nginx >/dev/null || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} with apt-get"
   sudo=""

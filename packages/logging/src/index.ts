@@ -1,40 +1,22 @@
 /**
- * @shallot/logging: __one sentence__.
+ * @shallot/logging: access logs for Node request listeners. morgan's formats byte for byte
+ * or JSON lines; a stream, a function or a pino-style logger as the sink; request ids from
+ * `X-Request-Id` and W3C `traceparent`; secrets redacted and every value escaped.
  *
  * @module
  */
-import type { Middleware } from '@shallot/stack'
-
-/** Options of {@link logging}. */
-export interface LoggingOptions {
-  /**
-   * __What it does, in one or two sentences. Link the spec where there is one.__
-   *
-   * @default 'x'
-   */
-  example?: string
-}
-
-/**
- * __What the layer does.__
- *
- * @see https://github.com/shallot-js/shallot/tree/main/packages/logging#readme
- * @example
- * ```ts
- * const app = stack(logging({ example: 'x' }))(handler)
- * ```
- */
-export function logging(options: LoggingOptions = {}): Middleware {
-  // Validate, default and precompute once, at start-up; name the option in every error.
-  const example = options.example ?? 'x'
-  if (typeof example !== 'string') {
-    throw new TypeError(
-      `[@shallot/logging] option "example" must be a string, got ${typeof example}`
-    )
-  }
-  return (next) =>
-    function logging(req, res) {
-      // Per-request work only. Headers that must survive errors go in onHeaders.
-      return next(req, res)
-    }
-}
+export type { LogLevel } from './entry.js'
+export type { FormatName } from './formats.js'
+export { getRequestId, getTraceId } from './ids.js'
+export { type LoggingMiddleware, logging } from './logging.js'
+export type {
+  FormatFunction,
+  LoggingFormat,
+  LoggingOptions,
+  LoggingSink,
+  RedactionList,
+  RequestIdOptions,
+} from './options.js'
+export type { LogRecord } from './record.js'
+export type { LoggerLike, LoggingStats, LogMethod, LogStream, SinkFunction } from './sink.js'
+export type { TokenFunction } from './tokens.js'
