@@ -1,11 +1,10 @@
 import type { HttpError } from '@shallot/stack'
-import { failOnUnhandledRejections, rawRequest } from '@shallot/test-utils'
+import { failOnUnhandledRejections, RedisServer, rawRequest } from '@shallot/test-utils'
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { RedisStore, session } from '../src/index.js'
 import { Client, collectErrors, json, SECRET, withServer } from './helpers.js'
 import { makers } from './redis-clients.js'
-import { RedisServer } from '@shallot/test-utils'
 
 failOnUnhandledRejections()
 

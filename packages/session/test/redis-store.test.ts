@@ -1,9 +1,8 @@
-import { failOnUnhandledRejections, rawRequest } from '@shallot/test-utils'
+import { failOnUnhandledRejections, RedisServer, rawRequest } from '@shallot/test-utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getSession, RedisStore, type SessionRecord, session } from '../src/index.js'
 import { Client, json, SECRET, setCookies, withServer } from './helpers.js'
 import { makers, type TestClient } from './redis-clients.js'
-import { RedisServer } from '@shallot/test-utils'
 
 failOnUnhandledRejections()
 
