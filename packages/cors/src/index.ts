@@ -25,6 +25,11 @@ export type { CorsOptions, CorsOrigin, CorsOriginFunction, CorsRefusalReason } f
 
 type Decision = string | null
 
+/** How many distinct Access-Control-Request-Headers values a layer remembers. */
+const MAX_REFLECTIONS = 256
+/** Longer lists are parsed every time, so the memory the cache holds stays small. */
+const MAX_REFLECTED_LENGTH = 512
+
 /**
  * CORS for Node request listeners, following the Fetch standard: answers preflights, adds
  * `Access-Control-*` headers to actual responses from allowed origins (in `onHeaders`, so
@@ -90,13 +95,27 @@ export function cors(options: CorsOptions = {}): Middleware {
     return out.length === 0 ? undefined : out.join(', ')
   }
 
+  // Reflected Access-Control-Request-Headers by raw value: a page sends the same few lists
+  // again and again, so each is parsed and checked once. Bounded: cleared when full.
+  const reflections = new Map<string, string | undefined>()
+  function reflected(acrh: string): string | undefined {
+    if (acrh.length > MAX_REFLECTED_LENGTH) return parseTokenList(acrh)?.join(', ')
+    let value = reflections.get(acrh)
+    if (value === undefined && !reflections.has(acrh)) {
+      value = parseTokenList(acrh)?.join(', ')
+      if (reflections.size >= MAX_REFLECTIONS) reflections.clear()
+      reflections.set(acrh, value)
+    }
+    return value
+  }
+
   function allowHeaders(req: IncomingMessage): string | undefined {
     if (o.allowedHeadersValue !== undefined) {
       return o.allowedHeadersValue === '' ? undefined : o.allowedHeadersValue
     }
     const acrh = req.headers['access-control-request-headers']
+    if (o.allowedHeaders === undefined) return acrh === undefined ? undefined : reflected(acrh)
     const requested = acrh === undefined ? undefined : parseTokenList(acrh)
-    if (o.allowedHeaders === undefined) return requested?.join(', ')
     // `*` with credentials: the requested names, but never Authorization unless listed.
     const out = explicitHeaders.slice()
     for (const name of requested ?? []) {

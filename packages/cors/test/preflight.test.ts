@@ -35,6 +35,26 @@ describe('cors: preflight', () => {
     })
   })
 
+  it('should reflect each requested list right, however many distinct lists arrive', async () => {
+    // Reflections are remembered by raw value in a bounded cache (cleared when full): past
+    // its bound, and for lists too long to remember, every answer must still be exact.
+    await withServer({}, async (server) => {
+      for (let i = 0; i < 300; i++) {
+        const res = await preflight(server, A, 'PUT', {
+          'access-control-request-headers': `X-One-${i},content-type`,
+        })
+        expect(res.headers['access-control-allow-headers']).toBe(`x-one-${i}, content-type`)
+      }
+      const long = Array.from({ length: 40 }, (_, i) => `x-header-number-${i}`).join(',')
+      const res = await preflight(server, A, 'PUT', { 'access-control-request-headers': long })
+      expect(res.headers['access-control-allow-headers']).toBe(long.replaceAll(',', ', '))
+      const bad = await preflight(server, A, 'PUT', { 'access-control-request-headers': 'a b' })
+      expect(bad.headers['access-control-allow-headers']).toBeUndefined()
+      const again = await preflight(server, A, 'PUT', { 'access-control-request-headers': 'a b' })
+      expect(again.headers['access-control-allow-headers']).toBeUndefined()
+    })
+  })
+
   it('should pass a plain OPTIONS (no Access-Control-Request-Method) to the handler', async () => {
     await withServer({ origin: [A] }, async (server, handler) => {
       const res = await send(server, { origin: A }, 'OPTIONS')
