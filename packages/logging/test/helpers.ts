@@ -1,9 +1,4 @@
-import {
-  createServer,
-  type IncomingMessage,
-  type RequestListener,
-  type ServerResponse,
-} from 'node:http'
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { Writable } from 'node:stream'
 import { type Handler, type Middleware, stack } from '@shallot/stack'
@@ -112,21 +107,8 @@ export function get(
  * A server with Node's lenient parser, which lets control characters (ESC, DEL, C1...)
  * through in header values, as a server behind some proxies would see them.
  */
-export async function listenLenient(handler: RequestListener): Promise<Listening> {
-  const server = createServer({ insecureHTTPParser: true }, handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    server,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()))
-        server.closeAllConnections()
-      }),
-  }
+export function listenLenient(handler: RequestListener): Promise<Listening> {
+  return listen(handler, { insecureHTTPParser: true })
 }
 
 /**

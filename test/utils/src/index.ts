@@ -5,6 +5,7 @@ import {
   type RequestListener,
   request,
   type Server,
+  type ServerOptions,
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, expect } from 'vitest'
@@ -18,9 +19,15 @@ export interface Listening {
   close(): Promise<void>
 }
 
-/** Starts a real HTTP server for `handler` on 127.0.0.1 and an OS-chosen port. */
-export async function listen(handler: RequestListener): Promise<Listening> {
-  const server = createServer(handler)
+/**
+ * Starts a real HTTP server for `handler` on 127.0.0.1 and an OS-chosen port, with Node's
+ * server `options` if given (e.g. `{ insecureHTTPParser: true }`).
+ */
+export async function listen(
+  handler: RequestListener,
+  options: ServerOptions = {}
+): Promise<Listening> {
+  const server = createServer(options, handler)
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
