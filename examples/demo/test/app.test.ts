@@ -475,8 +475,10 @@ describe('access log', () => {
       const ok = await rawRequest(app.url, { path: '/api/test', headers: KEY })
       await rawRequest(app.url, { path: '/nope' })
       await rawRequest(app.url, { path: '/api/test' })
+      await rawRequest(app.url, { path: '/a/%2F../x' }) // refused by the stack, logged too
       await accessLog.flush()
-      expect(lines).toHaveLength(3)
+      expect(lines).toHaveLength(4)
+      expect(lines[3]).toMatch(/"GET \/a\/%2F\.\.\/x HTTP\/1\.1" 400 /)
       expect(lines[0]).toMatch(
         /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/api\/test HTTP\/1\.1" 200 \d+ "-" "-"$/
       )

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
+  beforePathCheck,
   claimErrorReport,
   type FinishedListener,
   getClient,
@@ -356,7 +357,8 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
     }
   }
 
-  return Object.assign(middleware, {
+  // Placed first in a stack, it sees (and logs) the requests the stack refuses with a 400.
+  return Object.assign(beforePathCheck(middleware), {
     flush(): Promise<void> {
       if (stream !== undefined) return stream.flush()
       if (sink.kind === 'logger') return flushLogger(sink.logger)

@@ -427,6 +427,32 @@ describe('logging: errors from the stack', () => {
   })
 })
 
+describe('logging: requests the stack refuses', () => {
+  it('should log them with their 400 when logging comes first in the stack', async () => {
+    const sink = new MemoryStream()
+    const server = await listen(
+      stack(
+        logging({ format: 'json', sink }),
+        (next) => (req, res) => next(req, res)
+      )((_req, res) => {
+        res.end('ok')
+      })
+    )
+    try {
+      expect((await get(server, '/a/%2F/b')).status).toBe(400)
+      expect((await get(server, '/x/%00')).status).toBe(400)
+      expect((await get(server, '/fine')).status).toBe(200)
+      await until(() => sink.lines.length === 3)
+    } finally {
+      await server.close()
+    }
+    const lines = sink.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines[0]).toMatchObject({ url: '/a/%2F/b', status: 400, level: 'warn' })
+    expect(lines[1]).toMatchObject({ url: '/x/%00', status: 400 })
+    expect(lines[2]).toMatchObject({ url: '/fine', status: 200 })
+  })
+})
+
 describe('logging: outside a stack', () => {
   it('should log the requests the stack refuses before any layer runs, and its errors once', async () => {
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {})

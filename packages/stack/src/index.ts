@@ -23,6 +23,7 @@ export {
   trustProxy,
 } from './proxy.js'
 export {
+  beforePathCheck,
   type LayerTracer,
   type MountOptions,
   mount,

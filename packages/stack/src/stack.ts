@@ -121,12 +121,23 @@ export function stack(...args: (Layer | StackOptions)[]): Middleware {
           ? parent
           : new ChildScope(onError, parent)
     const key = Symbol('shallot.depth')
-    const entry = compose(mws, handler, scope, key, trace, parent !== undefined)
+    // A root stack checks the path after its leading beforePathCheck() layers (an access
+    // log), so they see the requests it refuses; nested stacks leave it to their root.
+    let early = 0
+    if (root !== undefined) while (early < mws.length && isBeforePathCheck(mws[early])) early++
+    const entry = compose(mws, handler, scope, key, trace, parent !== undefined, early)
     if (root === undefined) {
       return tag(function stack(req: IncomingMessage, res: ServerResponse) {
         ;(req as unknown as DepthState)[key] = -1
         return entry(req, res)
       }, scope)
+    }
+    if (early > 0) {
+      return function shallot(req: IncomingMessage, res: ServerResponse) {
+        root.watch(res)
+        ;(req as unknown as DepthState)[key] = -1
+        return entry(req, res)
+      }
     }
     return function shallot(req: IncomingMessage, res: ServerResponse) {
       root.watch(res)
@@ -155,7 +166,8 @@ function compose(
   scope: Scope,
   key: symbol,
   trace: LayerTracer | undefined,
-  nested: boolean
+  nested: boolean,
+  early = 0
 ): Handler {
   // names[j]: how to call layer j in an error message; filled once the handlers exist.
   const names: string[] = []
@@ -168,6 +180,8 @@ function compose(
   let next = nested ? guard(app, mws.length, scope, key, names) : wrap(app, mws.length, 'app')
   for (let j = mws.length - 1; j >= 0; j--) {
     const mw = mws[j] as Middleware
+    // The last beforePathCheck layer hands on to the path check, then to the rest.
+    if (j === early - 1) next = pathChecked(next, scope)
     const handler = mw(next)
     if (typeof handler !== 'function') {
       throw new TypeError(
@@ -208,6 +222,41 @@ function traced(handler: Handler, index: number, name: string, trace: LayerTrace
 }
 
 type DepthState = Record<symbol, number | undefined>
+
+const kBeforePathCheck: unique symbol = Symbol.for('shallot.beforePathCheck')
+
+/**
+ * Marks a layer to run before the stack checks the request's path: placed first in a root
+ * stack (with other marked layers before it, if any), it sees every request, those the
+ * stack refuses with a 400 for a path it cannot canonicalise included, and the 400 itself
+ * (`getError(req)` says why). Made for access logs: @shallot/logging marks its layer. A
+ * marked layer must not call `getPath` (it throws for those requests); `getOriginalUrl`
+ * works. Marked layers anywhere else run where they stand, after the check.
+ */
+export function beforePathCheck<M extends Middleware>(mw: M): M {
+  if (typeof mw !== 'function') {
+    throw new TypeError('[@shallot/stack] beforePathCheck: the middleware must be a function')
+  }
+  ;(mw as M & { [kBeforePathCheck]?: true })[kBeforePathCheck] = true
+  return mw
+}
+
+function isBeforePathCheck(mw: Middleware | undefined): boolean {
+  return (mw as { [kBeforePathCheck]?: true } | undefined)?.[kBeforePathCheck] === true
+}
+
+/** Canonicalises the path (a 400 through the boundary when it cannot), then goes on. */
+function pathChecked(next: Handler, scope: Scope): Handler {
+  return tag(function pathChecked(req: IncomingMessage, res: ServerResponse) {
+    try {
+      getPath(req)
+    } catch (err) {
+      scope.fail(err, req, res)
+      return
+    }
+    return next(req, res)
+  }, scope)
+}
 
 function guard(
   handler: Handler,

@@ -8,6 +8,7 @@ describe('@shallot/stack public API', () => {
       [
         "HttpError",
         "appendVary",
+        "beforePathCheck",
         "claimErrorReport",
         "defaultOnError",
         "fromConnect",

@@ -2,13 +2,16 @@ import { listen, rawRequest } from '@shallot/test-utils'
 import express from 'express'
 import { describe, expect, it } from 'vitest'
 import {
+  beforePathCheck,
   getBasePath,
+  getError,
   getOriginalUrl,
   getPath,
   type Handler,
   HttpError,
   type Middleware,
   mount,
+  onFinished,
   pathMatcher,
   stack,
 } from '../src/index.js'
@@ -119,6 +122,62 @@ describe('canonical path on the wire', () => {
     } finally {
       await server.close()
     }
+  })
+})
+
+describe('beforePathCheck', () => {
+  /** A layer recording what it saw when each exchange ended. */
+  function recorder(seen: string[]): Middleware {
+    return (next) => (req, res) => {
+      onFinished(res, () => {
+        seen.push(`${getOriginalUrl(req)} ${res.statusCode} ${getError(req)?.message ?? '-'}`)
+      })
+      return next(req, res)
+    }
+  }
+
+  it('should let leading marked layers see the requests the stack refuses, and the 400', async () => {
+    const early: string[] = []
+    const late: string[] = []
+    const app = stack(
+      beforePathCheck(recorder(early)),
+      recorder(late),
+      beforePathCheck(recorder(late)) // not leading: runs after the check
+    )((req, res) => {
+      res.end(getPath(req))
+    })
+    const server = await listen(app)
+    try {
+      const bad = await rawRequest(server.url, { path: '/a/%2e%2e/%2e%2e/x' })
+      expect(bad.status).toBe(400)
+      const ok = await rawRequest(server.url, { path: '/a/./b' })
+      expect([ok.status, ok.body]).toEqual([200, '/a/b'])
+      await expect.poll(() => early.length).toBe(2)
+      expect(early[0]).toMatch(/^\/a\/%2e%2e\/%2e%2e\/x 400 /)
+      expect(early[0]).not.toMatch(/ -$/)
+      expect(early[1]).toBe('/a/./b 200 -')
+      // the others never saw the refused request
+      expect(late).toEqual(['/a/./b 200 -', '/a/./b 200 -'])
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('should refuse a bad path before any layer when no layer is marked', async () => {
+    const seen: string[] = []
+    const server = await listen(stack(recorder(seen))((_req, res) => void res.end('x')))
+    try {
+      expect((await rawRequest(server.url, { path: '/%00' })).status).toBe(400)
+      expect((await rawRequest(server.url, { path: '/' })).status).toBe(200)
+      await expect.poll(() => seen.length).toBe(1)
+      expect(seen).toEqual(['/ 200 -'])
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('should refuse what is not a middleware', () => {
+    expect(() => beforePathCheck('x' as unknown as Middleware)).toThrow(/must be a function/)
   })
 })
 
