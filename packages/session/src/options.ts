@@ -380,7 +380,7 @@ function resolveCookie(value: unknown, name: string): ResolvedCookie {
   const path = o.path ?? '/'
   if (
     typeof path !== 'string' ||
-    // RFC 6265 path-value: any CHAR except CTLs or ";"
+    // RFC 6265 path-value is every CHAR but CTLs and ";"
     !/^\/[ -:<-~]*$/.test(path)
   ) {
     bad('cookie.path', 'a path starting with "/" without ";" or control characters', path)
