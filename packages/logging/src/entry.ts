@@ -1,5 +1,4 @@
-import { type IncomingMessage, ServerResponse } from 'node:http'
-import { kEntries } from './ids.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 
 /** How serious a line is: by status class, errors and aborts. */
 export type LogLevel = 'info' | 'warn' | 'error'
@@ -25,7 +24,7 @@ export class Entry {
   time = 0
   /** The request target as the client sent it (not redacted, not escaped). */
   readonly url: string
-  /** Body bytes handed to Node (counted only when a format needs them). */
+  /** Body bytes handed to Node (the stack's count, read at the end when a format needs it). */
   bytes = 0
   aborted = false
   /** The error the stack's boundary caught, when errors are logged. */
@@ -60,65 +59,4 @@ export function levelOf(e: Entry, res: ServerResponse): LogLevel {
 export function bodiless(req: IncomingMessage, res: ServerResponse): boolean {
   const s = res.statusCode
   return req.method === 'HEAD' || s === 204 || s === 304 || (s >= 100 && s < 200)
-}
-
-type Counted = IncomingMessage & { [kEntries]?: Entry }
-type Method = (this: ServerResponse, chunk: unknown, encoding: unknown, cb: unknown) => unknown
-
-function sizeOf(chunk: unknown, encoding: unknown): number {
-  if (typeof chunk === 'string') {
-    return Buffer.byteLength(
-      chunk,
-      typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'
-    )
-  }
-  if (chunk instanceof Uint8Array) return chunk.byteLength
-  return 0
-}
-
-/** Marks the prototype once its methods count, across copies of this package. */
-const kCounting: unique symbol = Symbol.for('shallot.logging.countsBytes')
-
-/**
- * Counts the body bytes of responses whose request a logging layer keeps an entry for, by
- * wrapping `ServerResponse.prototype.write` and `.end` once (as the stack hooks `writeHead`
- * on the prototype): no property is added to a response, which costs far more per request
- * (measured: about 1 µs) than the check these wrappers make. A wrapper another library
- * puts on a response (compression) calls these, so compressed bytes are counted.
- * @internal
- */
-export function installByteCounter(): void {
-  const proto = ServerResponse.prototype as ServerResponse & { [kCounting]?: true }
-  if (proto[kCounting] === true) return
-  const write = proto.write as unknown as Method
-  const end = proto.end as unknown as Method
-  const count = (res: ServerResponse, chunk: unknown, encoding: unknown): void => {
-    let e = (res.req as Counted | undefined)?.[kEntries]
-    if (e === undefined) return
-    const n = sizeOf(chunk, encoding)
-    for (; e !== undefined; e = e.inner) e.bytes += n
-  }
-  proto.write = function write_(
-    this: ServerResponse,
-    chunk: unknown,
-    encoding?: unknown,
-    cb?: unknown
-  ) {
-    const ended = this.writableEnded
-    const ok = write.call(this, chunk, encoding, cb)
-    if (!ended) count(this, chunk, encoding)
-    return ok
-  } as unknown as ServerResponse['write']
-  proto.end = function end_(
-    this: ServerResponse,
-    chunk?: unknown,
-    encoding?: unknown,
-    cb?: unknown
-  ) {
-    const ended = this.writableEnded
-    const out = end.call(this, chunk, encoding, cb)
-    if (!ended && typeof chunk !== 'function') count(this, chunk, encoding)
-    return out
-  } as unknown as ServerResponse['end']
-  proto[kCounting] = true
 }

@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   beforePathCheck,
   claimErrorReport,
+  countBodyBytes,
   type FinishedListener,
+  getBodyBytes,
   getClient,
   getError,
   getOriginalUrl,
@@ -13,7 +15,7 @@ import {
   onHeaders,
 } from '@shallot/stack'
 import { v4 as uuid } from 'uuid'
-import { bodiless, Entry, installByteCounter, type LogLevel, levelOf, sentStatus } from './entry.js'
+import { bodiless, Entry, type LogLevel, levelOf, sentStatus } from './entry.js'
 import { escapeLine } from './escape.js'
 import { devFormat, errorLine, errorType, FORMATS, jsonFormat } from './formats.js'
 import { kEntries, parseTraceparent, REQUEST_ID } from './ids.js'
@@ -266,6 +268,7 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
     const e = entryOf(req)
     if (e === undefined) return
     e.end = performance.now()
+    if (countBytes) e.bytes = getBodyBytes(res) ?? 0
     e.aborted = err !== null
     if (o.errors) {
       const error = getError(req)
@@ -322,7 +325,7 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
   }
 
   const { head: hookHead, remote: hookRemote } = needs
-  if (needs.bytes) installByteCounter()
+  const countBytes = needs.bytes
   const errors = o.errors
 
   const middleware = function loggingMiddleware(next: Handler): Handler {
@@ -345,6 +348,7 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
         last.inner = e
       }
       if (trackIds) assignIds(req, res, e, first)
+      if (countBytes) countBodyBytes(res)
       if (immediate) {
         log(req, res, e)
         return next(req, res)

@@ -48,7 +48,7 @@ export interface Needs {
   head: boolean
   /** The remote address (read early: the socket may be gone at the end). */
   remote: boolean
-  /** The body bytes of the response (counted by wrapping `write`/`end`). */
+  /** The body bytes of the response (the stack's `countBodyBytes`). */
   bytes: boolean
 }
 

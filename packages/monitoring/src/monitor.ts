@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
+  countBodyBytes,
+  getBodyBytes,
   getError,
   getPath,
   type Handler,
@@ -83,20 +85,6 @@ type Slots = Record<symbol, number>
 const increment = (counts: Float64Array, i: number): void => {
   counts[i] = (counts[i] as number) + 1
 }
-type Saved = Record<symbol, (...args: unknown[]) => unknown>
-type WriteFn = (this: ServerResponse, chunk: unknown, encoding: unknown, cb: unknown) => unknown
-
-function byteLength(chunk: unknown, encoding: unknown): number {
-  if (typeof chunk === 'string') {
-    return Buffer.byteLength(
-      chunk,
-      typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'
-    )
-  }
-  if (chunk instanceof Uint8Array) return chunk.byteLength
-  return 0
-}
-
 /** Statuses and methods whose response has no body, whatever the application wrote. */
 const noBody = (method: string | undefined, status: number): boolean =>
   method === 'HEAD' || status === 204 || status === 304 || status < 200
@@ -269,37 +257,6 @@ export function monitoring(options?: MonitoringOptions): Monitor {
   const kStart = Symbol('start')
   const kHead = Symbol('head')
   const kMethod = Symbol('method')
-  const kBytes = Symbol('bytes')
-  const kWrite = Symbol('write')
-  const kEnd = Symbol('end')
-
-  // Fixed parameters, not ...rest: no array per call. Node's write/end accept the
-  // `undefined`s of omitted arguments exactly as if they were omitted.
-  function countingWrite(
-    this: ServerResponse,
-    chunk: unknown,
-    encoding: unknown,
-    cb: unknown
-  ): unknown {
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
-      const slots = this as unknown as Slots
-      slots[kBytes] = (slots[kBytes] as number) + byteLength(chunk, encoding)
-    }
-    return ((this as unknown as Saved)[kWrite] as WriteFn).call(this, chunk, encoding, cb)
-  }
-  function countingEnd(
-    this: ServerResponse,
-    chunk: unknown,
-    encoding: unknown,
-    cb: unknown
-  ): unknown {
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
-      const slots = this as unknown as Slots
-      slots[kBytes] = (slots[kBytes] as number) + byteLength(chunk, encoding)
-    }
-    return ((this as unknown as Saved)[kEnd] as WriteFn).call(this, chunk, encoding, cb)
-  }
-
   const routeOf = (req: IncomingMessage, res: ServerResponse): string => {
     let route: unknown
     try {
@@ -346,7 +303,7 @@ export function monitoring(options?: MonitoringOptions): Monitor {
       series.ttfbCount++
     }
     if (countBytes) {
-      const bytes = noBody(req.method, status) ? 0 : (r[kBytes] as number)
+      const bytes = noBody(req.method, status) ? 0 : (getBodyBytes(res) ?? 0)
       increment(series.size, bucketOf(sizeBuckets, bytes))
       series.sizeSum += bytes
     }
@@ -360,14 +317,7 @@ export function monitoring(options?: MonitoringOptions): Monitor {
     const method = table.methodOf(req.method)
     r[kMethod] = method
     ;(table.active[method] as number)++
-    if (countBytes) {
-      r[kBytes] = 0
-      const saved = res as unknown as Saved
-      saved[kWrite] = res.write as Saved[symbol]
-      saved[kEnd] = res.end as Saved[symbol]
-      res.write = countingWrite as ServerResponse['write']
-      res.end = countingEnd as ServerResponse['end']
-    }
+    if (countBytes) countBodyBytes(res)
     onHeaders(res, onHead)
     onFinished(res, onDone)
   }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+
 export {
   claimErrorReport,
   defaultOnError,
@@ -11,6 +12,7 @@ export {
   getError,
   isErrorReportClaimed,
 } from './boundary.js'
+export { countBodyBytes, getBodyBytes } from './bytes.js'
 export { type ConnectMiddleware, type ConnectNext, fromConnect, toConnect } from './connect.js'
 export { type FinishedListener, type HeadersListener, onFinished, onHeaders } from './hooks.js'
 export { HttpError, type HttpErrorOptions, isHttpError } from './http-error.js'
