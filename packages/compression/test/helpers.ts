@@ -1,12 +1,11 @@
 import {
   type IncomingHttpHeaders,
   type IncomingMessage,
-  request,
   type ServerResponse,
 } from 'node:http'
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib'
 import { type Handler, type Middleware, type StackOptions, stack } from '@shallot/stack'
-import { type Listening, listen } from '@shallot/test-utils'
+import { type Listening, listen, rawRequest } from '@shallot/test-utils'
 
 export interface BinaryResponse {
   status: number
@@ -26,36 +25,9 @@ export interface SendOptions {
 }
 
 /** One request on a new connection; resolves with the whole response, body as bytes. */
-export function send(server: Listening, options: SendOptions = {}): Promise<BinaryResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: server.port,
-        method: options.method ?? 'GET',
-        path: options.path ?? '/',
-        headers: options.headers,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            rawHeaders: res.rawHeaders,
-            raw: Buffer.concat(chunks),
-            chunked: res.headers['transfer-encoding'] === 'chunked',
-          })
-        )
-        res.on('error', reject)
-        res.on('aborted', () => reject(new Error('response aborted')))
-      }
-    )
-    req.on('error', reject)
-    req.end()
-  })
+export async function send(server: Listening, options: SendOptions = {}): Promise<BinaryResponse> {
+  const res = await rawRequest(server.url, options)
+  return { ...res, chunked: res.headers['transfer-encoding'] === 'chunked' }
 }
 
 /** `send` with `Accept-Encoding: <encoding>` (and more headers). */

@@ -48,6 +48,9 @@ export interface RawResponse {
   headers: IncomingHttpHeaders
   /** Raw header lines as received, for checking duplicates. */
   rawHeaders: string[]
+  /** The body as received on the wire (still content-encoded, if it was). */
+  raw: Buffer
+  /** `raw` as UTF-8 text. */
   body: string
 }
 
@@ -78,14 +81,16 @@ export function rawRequest(url: string, options: RawRequestOptions = {}): Promis
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () =>
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks)
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
             rawHeaders: res.rawHeaders,
-            body: Buffer.concat(chunks).toString('utf8'),
+            raw,
+            body: raw.toString('utf8'),
           })
-        )
+        })
         res.on('error', reject)
         res.on('aborted', () => reject(new Error('response aborted')))
       }
