@@ -3,17 +3,13 @@
  *
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-12.5.3
  */
+import { qualityValues } from '@shallot/stack'
 
 /** A content coding this package can produce. */
 export type CompressionEncoding = 'br' | 'gzip' | 'deflate'
 
 /** Every coding we can produce, in the default server order. */
 export const ENCODINGS: readonly CompressionEncoding[] = ['br', 'gzip', 'deflate']
-
-// RFC 9110 §12.4.2: `weight = OWS ";" OWS "q=" qvalue`,
-// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`.
-const QVALUE = /^\s*q\s*=\s*(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\s*$/i
-const Q_PARAM = /^\s*q\s*=/i
 
 /** What one `Accept-Encoding` header says; -1 means "not listed". */
 interface Weights {
@@ -25,33 +21,21 @@ interface Weights {
 }
 
 /**
- * The weights of `header`. An entry with a malformed `q` is ignored (not acceptable), so
- * that a garbled header never makes us send something the client did not ask for.
- * `x-gzip` counts as `gzip` (RFC 9110 §8.4.1.3).
+ * The weights of `header`, read by the stack's `qualityValues` (an entry with a malformed
+ * `q` is left out, so a garbled header never makes us send something the client did not
+ * ask for). `x-gzip` counts as `gzip` (RFC 9110 §8.4.1.3).
  */
 function weigh(header: string): Weights {
   const w: Weights = { br: -1, gzip: -1, deflate: -1, identity: -1, star: -1 }
-  for (const part of header.split(',')) {
-    const semi = part.indexOf(';')
-    let coding = (semi === -1 ? part : part.slice(0, semi)).trim().toLowerCase()
-    if (coding === '') continue
-    let q = 1
-    if (semi !== -1) {
-      let bad = false
-      for (const param of part.slice(semi + 1).split(';')) {
-        if (!Q_PARAM.test(param)) continue
-        const m = QVALUE.exec(param)
-        if (m === null) bad = true
-        else q = Number(m[1])
-      }
-      if (bad) continue
-    }
-    if (coding === 'x-gzip') coding = 'gzip'
-    if (coding === '*') {
-      if (q > w.star) w.star = q
-      continue
-    }
-    if (coding === 'br' || coding === 'gzip' || coding === 'deflate' || coding === 'identity') {
+  for (const [value, q] of qualityValues(header)) {
+    const coding = value === 'x-gzip' ? 'gzip' : value
+    if (coding === '*') w.star = q
+    else if (
+      coding === 'br' ||
+      coding === 'gzip' ||
+      coding === 'deflate' ||
+      coding === 'identity'
+    ) {
       if (q > w[coding]) w[coding] = q
     }
   }

@@ -1,8 +1,4 @@
-import {
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib'
 import { type Handler, type Middleware, type StackOptions, stack } from '@shallot/stack'
 import { type Listening, listen, rawRequest } from '@shallot/test-utils'

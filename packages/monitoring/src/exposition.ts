@@ -9,6 +9,7 @@
  * OpenMetrics 1.0:
  *   https://github.com/prometheus/OpenMetrics/blob/v1.0.0/specification/OpenMetrics.md
  */
+import { qualityValues } from '@shallot/stack'
 import type { MetricJSON } from './series.js'
 
 /** @internal */
@@ -26,14 +27,7 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
   if (accept === undefined || !/openmetrics/i.test(accept)) return false
   let qOpen = 0
   let qText = 0
-  for (const part of accept.split(',')) {
-    const semi = part.indexOf(';')
-    const type = (semi === -1 ? part : part.slice(0, semi)).trim().toLowerCase()
-    let q = 1
-    if (semi !== -1) {
-      const m = /(?:^|;)\s*q\s*=\s*([01](?:\.\d{0,3})?)\s*(?:;|$)/i.exec(part.slice(semi))
-      if (m) q = Number(m[1])
-    }
+  for (const [type, q] of qualityValues(accept)) {
     if (type === 'application/openmetrics-text') {
       if (q > qOpen) qOpen = q
     } else if (type === 'text/plain' || type === 'text/*' || type === '*/*') {

@@ -1,4 +1,5 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
+import { qualityValues } from './accept.js'
 import { setListenerErrorSink } from './hooks.js'
 import { errorStatus, HttpError } from './http-error.js'
 import type { Handler } from './types.js'
@@ -208,14 +209,7 @@ export function wantsJson(accept: string | undefined): boolean {
   if (accept === undefined || accept.indexOf('json') === -1) return false
   let qJson = 0
   let qText = 0
-  for (const part of accept.split(',')) {
-    const semi = part.indexOf(';')
-    const type = (semi === -1 ? part : part.slice(0, semi)).trim().toLowerCase()
-    let q = 1
-    if (semi !== -1) {
-      const m = /(?:^|;)\s*q\s*=\s*([01](?:\.\d{0,3})?)\s*(?:;|$)/i.exec(part.slice(semi))
-      if (m) q = Number(m[1])
-    }
+  for (const [type, q] of qualityValues(accept)) {
     if (type === 'application/json' || type.endsWith('+json') || type === 'application/*') {
       if (q > qJson) qJson = q
     } else if (type === '*/*') {

@@ -5,6 +5,7 @@
  * @module
  */
 
+export { qualityValues } from './accept.js'
 export {
   claimErrorReport,
   defaultOnError,

@@ -25,6 +25,7 @@ describe('@shallot/stack public API', () => {
         "onFinished",
         "onHeaders",
         "pathMatcher",
+        "qualityValues",
         "stack",
         "toConnect",
         "trustProxy",

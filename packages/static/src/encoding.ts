@@ -1,6 +1,7 @@
 /**
  * Accept-Encoding negotiation for precompressed siblings (RFC 9110 §12.5.3).
  */
+import { qualityValues } from '@shallot/stack'
 
 /** Parsed Accept-Encoding: coding (lower case) -> q-value, in thousandths. */
 type Preferences = Map<string, number>
@@ -14,31 +15,17 @@ const STAR = '*'
 const IMPLICIT = -1
 
 /**
- * Parses `Accept-Encoding`. Elements with an invalid q-value are dropped; `x-gzip` is
- * `gzip` (RFC 9110 §18.6). The first occurrence of a coding wins.
+ * Parses `Accept-Encoding` with the stack's `qualityValues` (elements with a malformed
+ * q-value left out), in thousandths; `x-gzip` is `gzip` (RFC 9110 §18.6).
  */
 export function parseAcceptEncoding(header: string): Preferences {
   let prefs = cache.get(header)
   if (prefs !== undefined) return prefs
   prefs = new Map()
-  const parts = header.split(',')
-  for (let i = 0; i < parts.length && i < 64; i++) {
-    const params = (parts[i] as string).split(';')
-    let coding = (params[0] as string).trim().toLowerCase()
-    if (coding === '') continue
-    if (coding === 'x-gzip') coding = 'gzip'
-    let q = 1000
-    let ok = true
-    for (let j = 1; j < params.length; j++) {
-      const p = (params[j] as string).trim()
-      const m = /^q\s*=\s*(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/i.exec(p)
-      if (m === null) {
-        if (/^q\s*=/i.test(p)) ok = false
-        continue
-      }
-      q = Math.round(Number(m[1]) * 1000)
-    }
-    if (ok && !prefs.has(coding)) prefs.set(coding, q)
+  for (const [value, q] of qualityValues(header)) {
+    const coding = value === 'x-gzip' ? 'gzip' : value
+    const thousandths = Math.round(q * 1000)
+    if (thousandths > (prefs.get(coding) ?? -1)) prefs.set(coding, thousandths)
   }
   if (cache.size >= CACHE_MAX) cache.clear()
   cache.set(header, prefs)
