@@ -153,13 +153,17 @@ describe('parseHttpBlock', () => {
 })
 
 describe('checkResponse', () => {
-  const response = (over: Partial<RawResponse> = {}): RawResponse => ({
-    status: 200,
-    headers: { 'content-type': 'text/plain', 'x-multi': ['a', 'b'], 'x-time': '1.5ms' },
-    rawHeaders: [],
-    body: 'hello\n',
-    ...over,
-  })
+  const response = (over: Partial<RawResponse> = {}): RawResponse => {
+    const body = over.body ?? 'hello\n'
+    return {
+      status: 200,
+      headers: { 'content-type': 'text/plain', 'x-multi': ['a', 'b'], 'x-time': '1.5ms' },
+      rawHeaders: [],
+      raw: Buffer.from(body),
+      body,
+      ...over,
+    }
+  }
   const [ex] = parseHttpBlock(
     md(
       'GET /',
