@@ -1,9 +1,8 @@
 import { isUtf8 } from 'node:buffer'
-import { timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { isThenable } from './api-key.js'
 import { checkRealm, optionError, quote } from './challenge.js'
-import { digest } from './compare.js'
+import { digest, indexOfDigest } from './compare.js'
 import {
   type AuthMiddleware,
   type AuthOptions,
@@ -104,7 +103,7 @@ export function basic(options: BasicOptions<unknown>): AuthMiddleware<unknown> {
   const names: string[] = []
   // digest("user-id:password") per user: RFC 7617 forbids ":" in the user-id, so the pair is
   // unambiguous, and a request needs one hash of its decoded credentials, not two.
-  const pairDigests: Buffer[] = []
+  const pairDigests: string[] = []
   if (options.users !== undefined) {
     const users: unknown = options.users
     if (typeof users !== 'object' || users === null || Array.isArray(users)) {
@@ -147,13 +146,8 @@ export function basic(options: BasicOptions<unknown>): AuthMiddleware<unknown> {
       const credentials = parse(req.headers.authorization)
       if (typeof credentials !== 'string') return credentials
       if (verify === undefined) {
-        const d = digest(credentials)
-        let hit = -1
         // Every user is compared, without early exit.
-        for (let i = 0; i < pairDigests.length; i++) {
-          const eq = Number(timingSafeEqual(d, pairDigests[i] as Buffer))
-          hit = hit + eq * (i - hit)
-        }
+        const hit = indexOfDigest(pairDigests, digest(credentials))
         if (hit === -1) return refused
         return successes[hit] as Outcome<unknown>
       }
