@@ -13,7 +13,7 @@ import { home } from './home.js'
 /** The API key the demo accepts when no other keys are given (`DEMO_API_KEYS` unset). */
 export const DEFAULT_API_KEYS: readonly string[] = ['test-key-123']
 
-/** The one origin whose pages may call the demo from a browser, with credentials. */
+/** The origin whose pages may call the demo from a browser, with credentials, by default. */
 export const CORS_ORIGIN = 'http://localhost:3000'
 
 /** Options of {@link createApp}. */
@@ -37,6 +37,13 @@ export interface AppOptions {
    * @default ['test-key-123']
    */
   apiKeys?: readonly string[]
+  /**
+   * The origins whose pages may call the demo from a browser, with credentials (server.ts
+   * passes the comma-separated `CORS_ORIGINS`). Checked by @shallot/cors at start-up.
+   *
+   * @default ['http://localhost:3000']
+   */
+  corsOrigins?: readonly string[]
   /**
    * Signs the session cookie (HMAC-SHA256), at least 32 characters. server.ts passes
    * `SESSION_SECRET`, or a random one (sessions then end when the server restarts).
@@ -67,6 +74,7 @@ export function createApp(options: AppOptions = {}): Handler {
     accessLog,
     publicDir = new URL('../public/', import.meta.url),
     apiKeys = DEFAULT_API_KEYS,
+    corsOrigins = [CORS_ORIGIN],
     sessionSecret = randomSecret(),
     sessionStore = new MemoryStore({ maxEntries: 10_000 }),
     checks,
@@ -98,13 +106,13 @@ export function createApp(options: AppOptions = {}): Handler {
     // of 1 KiB and more (the home page, /stats, /metrics); inside logging and monitoring,
     // so they count the bytes that go on the wire.
     compression(),
-    // cors: a browser app on http://localhost:3000 may call the API with credentials. Before
-    // the auth layer: preflights carry no key and are answered here, and a 401 still carries
-    // the CORS headers, so the page can read it.
+    // cors: a browser app on http://localhost:3000 (or CORS_ORIGINS) may call the API with
+    // credentials. Before the auth layer: preflights carry no key and are answered here, and
+    // a 401 still carries the CORS headers, so the page can read it.
     named(
       'cors',
       cors({
-        origin: [CORS_ORIGIN],
+        origin: [...corsOrigins],
         credentials: true,
         exposedHeaders: ['X-Response-Time', 'Server-Timing', 'X-Request-Id'],
       })

@@ -33,6 +33,7 @@ const port = envInt('PORT', 8080, 0, 65535)
 const host = process.env.HOST || '127.0.0.1'
 const shutdownTimeoutMs = envInt('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000)
 const apiKeys = envKeys('DEMO_API_KEYS')
+const corsOrigins = envList('CORS_ORIGINS')
 const sessionSecret = envSecret('SESSION_SECRET')
 const logFormat = envFormat('LOG_FORMAT', process.stdout.isTTY ? 'dev' : 'combined')
 
@@ -42,11 +43,12 @@ const sessionStore: SessionStore | undefined = redis && new RedisStore({ client:
 const options: AppOptions = {
   accessLog,
   apiKeys,
+  ...(corsOrigins === undefined ? {} : { corsOrigins }),
   ...(sessionSecret === undefined ? {} : { sessionSecret }),
   ...(sessionStore === undefined ? {} : { sessionStore }),
   ...(redis === undefined ? {} : { checks: { redis: () => redis.ping() } }),
 }
-const server = createServer(createApp(options))
+const server = createServer(buildApp(options))
 let stopping = false
 
 // Graceful shutdown bookkeeping, registered before the app so it sees every request first.
@@ -145,6 +147,16 @@ async function connectRedis(url: string) {
   return client
 }
 
+/** The app, or exit 1 with the message of the option a layer refused (e.g. a bad CORS origin). */
+function buildApp(appOptions: AppOptions): ReturnType<typeof createApp> {
+  try {
+    return createApp(appOptions)
+  } catch (err) {
+    console.error(`Cannot start the demo: ${(err as Error).message}`)
+    process.exit(1)
+  }
+}
+
 /** A secret of at least 32 characters, or undefined when the variable is unset. */
 function envSecret(name: string): string | undefined {
   const raw = process.env[name]
@@ -177,6 +189,16 @@ function envInt(name: string, fallback: number, min: number, max: number): numbe
     process.exit(1)
   }
   return value
+}
+
+/** A comma-separated list (spaces around entries trimmed, empty entries dropped), or undefined. */
+function envList(name: string): string[] | undefined {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return undefined
+  return raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
 }
 
 /** A comma-separated list of keys; undefined (the app's default) when unset or empty. */

@@ -187,6 +187,27 @@ describe('node dist/server.js', () => {
     }
   })
 
+  it('should let the origins named in CORS_ORIGINS call it with credentials, and refuse a bad one', async () => {
+    const server = start({ CORS_ORIGINS: 'http://localhost:5173, https://app.example.com' })
+    const url = await server.url()
+    for (const origin of ['http://localhost:5173', 'https://app.example.com']) {
+      const res = await rawRequest(url, { path: '/api/test', headers: { ...KEY, origin } })
+      expect(res.headers['access-control-allow-origin'], origin).toBe(origin)
+      expect(res.headers['access-control-allow-credentials'], origin).toBe('true')
+    }
+    const other = await rawRequest(url, {
+      path: '/api/test',
+      headers: { ...KEY, origin: 'http://localhost:3000' },
+    })
+    expect(other.headers['access-control-allow-origin']).toBeUndefined()
+    server.child.kill('SIGTERM')
+    expect(await server.exited()).toEqual({ code: 0, signal: null })
+
+    const bad = start({ CORS_ORIGINS: 'localhost:5173' })
+    expect(await bad.exited()).toEqual({ code: 1, signal: null })
+    expect(bad.stderr()).toMatch(/^Cannot start the demo: \[@shallot\/cors\] option "origin"/m)
+  })
+
   it('should refuse an invalid PORT with a message and exit 1', async () => {
     const server = start({ PORT: 'eighty' })
     expect(await server.exited()).toEqual({ code: 1, signal: null })

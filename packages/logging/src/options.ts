@@ -220,7 +220,7 @@ export function fail(name: string, message: string): never {
 const HINTS: Readonly<Record<string, string>> = {
   stream: 'use "sink"',
   logger: 'use "sink", which takes a pino-style logger',
-  buffer: 'lines are always batched per turn of the event loop; see "bufferSize"',
+  buffer: 'lines are always batched and written every "flushInterval" ms (10 by default); see "bufferSize"',
   genReqId: 'use "requestId: { generate }"',
   autoLogging: 'use "skip"',
   customLogLevel: 'levels follow the status class',
@@ -388,7 +388,11 @@ function resolveTrust(value: unknown): Handler | undefined {
 export function resolveOptions(options: LoggingOptions | undefined): Resolved {
   if (options === undefined) options = {}
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`[@shallot/logging] options must be an object, got ${show(options)}`)
+    const hint =
+      typeof options === 'string' || typeof options === 'function'
+        ? ` (morgan's logging(format) is logging({ format: ${typeof options === 'string' ? JSON.stringify(options) : 'yourFunction'} }))`
+        : ''
+    throw new TypeError(`[@shallot/logging] options must be an object, got ${show(options)}${hint}`)
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN.includes(key)) {

@@ -36,6 +36,7 @@ describe('logging: options are checked at start-up', () => {
     for (const bad of [null, 'combined', 42, [], () => {}]) {
       rejects(bad, /^\[@shallot\/logging\] options must be an object/)
     }
+    rejects('tiny', /morgan's logging\(format\) is logging\(\{ format: "tiny" \}\)/)
   })
 
   it('should reject unknown options, pointing at what the peers call them', () => {

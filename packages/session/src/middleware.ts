@@ -281,8 +281,11 @@ function sessionGetter(this: IncomingMessage): object {
 }
 
 function defineProperty(req: IncomingMessage, property: string): void {
+  // Not configurable: `delete req.session` (express-session's way to end a session with
+  // `unset: 'destroy'`) must fail loudly, not remove the property and keep the session.
+  // Defining it again with the same getter (a second layer) is allowed.
   Object.defineProperty(req, property, {
-    configurable: true,
+    configurable: false,
     enumerable: true,
     get: sessionGetter,
   })

@@ -206,8 +206,8 @@ export interface ResolvedCookie {
   priority: 'low' | 'medium' | 'high' | undefined
   maxAge: 'auto' | number | null
   expires: boolean
-  /** Whether the name has a `__Host-`/`__Secure-` prefix: Secure is then always sent. */
-  prefixed: boolean
+  /** Secure whatever `secure` says: a `__Host-`/`__Secure-` name, SameSite=None or Partitioned. */
+  alwaysSecure: boolean
 }
 
 /** Everything the layer needs, validated and precomputed once. @internal */
@@ -476,7 +476,9 @@ function resolveCookie(value: unknown, name: string): ResolvedCookie {
     priority,
     maxAge,
     expires,
-    prefixed: host || securePrefix,
+    // Browsers drop a prefixed, SameSite=None or Partitioned cookie without Secure, and accept
+    // Secure from http://localhost too: with 'auto' these always get it.
+    alwaysSecure: host || securePrefix || sameSite === 'none' || partitioned,
   }
 }
 

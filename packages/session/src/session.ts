@@ -632,10 +632,13 @@ export class SessionImpl implements Session<Record<string, unknown>> {
     return header
   }
 
-  /** Whether the cookie gets Secure: a prefixed name always, 'auto' from the connection or a trusted proxy. */
+  /**
+   * Whether the cookie gets Secure: always for a `__Host-`/`__Secure-` name, SameSite=None or Partitioned
+   * (browsers drop them otherwise); with 'auto', from the connection or a trusted proxy.
+   */
   private secure(): boolean {
     const c = this.layer.cookie
-    return c.prefixed || (c.secure === 'auto' ? getClient(this.req).secure : c.secure)
+    return c.alwaysSecure || (c.secure === 'auto' ? getClient(this.req).secure : c.secure)
   }
 
   private object(): Record<string, unknown> {

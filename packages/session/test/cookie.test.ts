@@ -53,6 +53,12 @@ describe('session: cookie attributes', () => {
     expect(await firstCookie({ cookie: { sameSite: 'none' } })).toMatch(/SameSite=None$/)
   })
 
+  it('should send Secure over plain http for SameSite=None and Partitioned, which browsers drop without it', async () => {
+    expect(await firstCookie({ cookie: { sameSite: 'none' } })).toMatch(/; Secure; SameSite=None$/)
+    expect(await firstCookie({ cookie: { partitioned: true } })).toContain('; Secure; Partitioned')
+    expect(await firstCookie({})).not.toContain('Secure')
+  })
+
   it('should send a browser-session cookie with maxAge null, and cap a fixed maxAge at the deadline', async () => {
     expect(await firstCookie({ cookie: { maxAge: null } })).toMatch(
       /^sid=[\w-]+\.[\w-]+; Path=\/; HttpOnly; SameSite=Lax$/

@@ -561,6 +561,25 @@ describe('session: req.session for code ported from Express', () => {
     )
   })
 
+  it('should refuse `delete req.session`, which would keep the session alive, and nest', async () => {
+    await withServer(
+      stack(session({ secret: SECRET, property: true }), session({ secret: SECRET, property: true })),
+      async ({ url }) => {
+        expect((await rawRequest(url)).body).toBe('TypeError object')
+      },
+      (req, res) => {
+        const r = req as unknown as Record<string, unknown>
+        let outcome = 'deleted'
+        try {
+          delete r.session
+        } catch (err) {
+          outcome = (err as Error).name
+        }
+        res.end(`${outcome} ${typeof r.session}`)
+      }
+    )
+  })
+
   it('should use the property name given', async () => {
     await withServer(
       session({ secret: SECRET, property: 'sess' }),

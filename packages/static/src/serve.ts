@@ -168,12 +168,14 @@ export function createHandler(o: Resolved, index: FileIndex, next: Handler): Han
   ): Rep {
     const st = file.stat
     const size = st.size
-    const mtimeSec = Math.floor(st.mtimeMs / 1000) * 1000
+    // Node's Stats#mtime (which send and serve-static use) is `new Date(Math.round(mtimeMs))`.
+    const mtimeMs = Math.round(st.mtimeMs)
+    const mtimeSec = Math.floor(mtimeMs / 1000) * 1000
     let etag: string | undefined
     let opaque: string | undefined
     const weak = o.etag === 'weak'
     if (o.etag !== false) {
-      const time = weak ? Math.floor(st.mtimeMs) : Math.round(st.mtimeMs * 1000)
+      const time = weak ? mtimeMs : Math.round(st.mtimeMs * 1000)
       const suffix = coding === undefined ? '' : `-${CODINGS[coding].tag}`
       opaque = `"${size.toString(16)}-${time.toString(16)}${suffix}"`
       etag = weak ? `W/${opaque}` : opaque

@@ -1,4 +1,4 @@
-import { utimesSync } from 'node:fs'
+import { statSync, utimesSync } from 'node:fs'
 import { failOnUnhandledRejections } from '@shallot/test-utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { evaluatePreconditions, parseEntityTags } from '../src/conditional.js'
@@ -32,6 +32,26 @@ describe('static: validators', () => {
     const r = await s.get('/a.txt')
     expect(r.headers.etag).toBe(`W/"a-${MTIME.getTime().toString(16)}"`)
     expect(r.headers['last-modified']).toBe(LM)
+  })
+
+  it('should make the ETag and Last-Modified send and serve-static make when mtime has a fraction of a millisecond', async () => {
+    const g = fixture({ 'up.txt': 'up', 'down.txt': 'down' })
+    // 0.6 ms rounds up, 0.4 ms down: send reads Node's Stats#mtime, new Date(Math.round(mtimeMs)).
+    utimesSync(`${g.root}/up.txt`, 1_704_067_199.9996, 1_704_067_199.9996)
+    utimesSync(`${g.root}/down.txt`, 1_704_067_200.0004, 1_704_067_200.0004)
+    const t = await serve(g.root, { fallthrough: false })
+    try {
+      for (const name of ['up.txt', 'down.txt']) {
+        const st = statSync(`${g.root}/${name}`)
+        const r = await t.get(`/${name}`)
+        expect(r.headers.etag).toBe(`W/"${st.size.toString(16)}-${st.mtime.getTime().toString(16)}"`)
+        expect(r.headers['last-modified']).toBe(st.mtime.toUTCString())
+      }
+      expect(statSync(`${g.root}/up.txt`).mtime.toUTCString()).toBe('Mon, 01 Jan 2024 00:00:00 GMT')
+    } finally {
+      await t.close()
+      g.cleanup()
+    }
   })
 
   it('should send a strong ETag with etag: "strong", none with false', async () => {
