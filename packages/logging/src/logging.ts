@@ -285,6 +285,19 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
     if (e !== undefined) e.head = performance.now()
   }
 
+  // The request id goes on the response as its head is written, not on arrival: a framework
+  // that clears the headers before its error page (Koa) cannot lose it. An id the
+  // application set itself is kept.
+  const idHeader = o.requestId?.header ?? ''
+  const sendId: HeadersListener = (res) => {
+    const id = (res.req as Slot)[kEntries]?.requestId
+    if (id !== undefined && !res.hasHeader(idHeader)) res.setHeader(idHeader, id)
+  }
+  const sendIdAndMarkHead: HeadersListener = (res) => {
+    sendId(res)
+    markHead(res)
+  }
+
   const ids = o.requestId
   const generate = ids?.generate
   function newId(): string {
@@ -307,13 +320,17 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
   const traceparent = o.traceparent
   const trackIds = ids !== undefined || traceparent
 
-  /** Ids are the outermost layer's: a nested layer copies them, or fills in what it lacks. */
-  function assignIds(req: IncomingMessage, res: ServerResponse, e: Entry, first: Entry): void {
+  /**
+   * Ids are the outermost layer's: a nested layer copies them, or fills in what it lacks.
+   * True when this layer took or made the request id, and so sends it.
+   */
+  function assignIds(req: IncomingMessage, e: Entry, first: Entry): boolean {
+    let sends = false
     if (ids !== undefined && first.requestId === undefined) {
       const incoming = ids.trustIncoming ? req.headers[ids.key] : undefined
-      const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newId()
-      first.requestId = id
-      if (!res.headersSent) res.setHeader(ids.header, id)
+      first.requestId =
+        typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newId()
+      sends = true
     }
     if (traceparent && first.traceId === undefined) {
       first.traceId = parseTraceparent(req.headers.traceparent)
@@ -322,6 +339,7 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
       e.requestId = first.requestId
       e.traceId = first.traceId
     }
+    return sends
   }
 
   const { head: hookHead, remote: hookRemote } = needs
@@ -347,15 +365,17 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
         }
         last.inner = e
       }
-      if (trackIds) assignIds(req, res, e, first)
+      const sendsId = trackIds && assignIds(req, e, first)
       if (countBytes) countBodyBytes(res)
       if (immediate) {
+        if (sendsId) onHeaders(res, sendId)
         log(req, res, e)
         return next(req, res)
       }
       if (hookRemote) warmPeer(req)
       if (errors) claimErrorReport(req)
-      if (hookHead) onHeaders(res, markHead)
+      if (sendsId) onHeaders(res, hookHead ? sendIdAndMarkHead : sendId)
+      else if (hookHead) onHeaders(res, markHead)
       onFinished(res, finished)
       return next(req, res)
     }

@@ -220,7 +220,8 @@ export function fail(name: string, message: string): never {
 const HINTS: Readonly<Record<string, string>> = {
   stream: 'use "sink"',
   logger: 'use "sink", which takes a pino-style logger',
-  buffer: 'lines are always batched and written every "flushInterval" ms (10 by default); see "bufferSize"',
+  buffer:
+    'lines are always batched and written every "flushInterval" ms (10 by default); see "bufferSize"',
   genReqId: 'use "requestId: { generate }"',
   autoLogging: 'use "skip"',
   customLogLevel: 'levels follow the status class',

@@ -40,6 +40,39 @@ describe('logging: request id', () => {
     )
   })
 
+  it('should send the id even when the application clears every header before its answer (Koa error pages)', async () => {
+    const c = collector()
+    await serving(
+      logging({ sink: c.sink, format: ':request-id' }),
+      (_req, res) => {
+        res.setHeader('x-doomed', '1')
+        for (const name of res.getHeaderNames()) res.removeHeader(name)
+        res.statusCode = 500
+        res.end('Internal Server Error')
+      },
+      async (server) => {
+        const res = await get(server)
+        expect(res.headers['x-doomed']).toBeUndefined()
+        expect(res.headers['x-request-id']).toMatch(UUID_V4)
+        await until(() => c.lines.length === 1)
+        expect(c.lines[0]).toBe(res.headers['x-request-id'])
+      }
+    )
+  })
+
+  it('should keep an id the application set on the response itself', async () => {
+    await serving(
+      logging({ sink: collector().sink, format: ':request-id' }),
+      (_req, res) => {
+        res.setHeader('X-Request-Id', 'app-chosen')
+        res.end()
+      },
+      async (server) => {
+        expect((await get(server)).headers['x-request-id']).toBe('app-chosen')
+      }
+    )
+  })
+
   it('should give every request its own id', async () => {
     const c = collector()
     await serving(logging({ sink: c.sink, format: ':request-id' }), hello, async (server) => {

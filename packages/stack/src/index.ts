@@ -17,6 +17,7 @@ export { countBodyBytes, getBodyBytes } from './bytes.js'
 export { type ConnectMiddleware, type ConnectNext, fromConnect, toConnect } from './connect.js'
 export { type FinishedListener, type HeadersListener, onFinished, onHeaders } from './hooks.js'
 export { HttpError, type HttpErrorOptions, isHttpError } from './http-error.js'
+export { type KoaContextLike, type KoaMiddleware, type KoaNext, toKoa } from './koa.js'
 export { getBasePath, getOriginalUrl, getPath } from './path.js'
 export {
   type ClientInfo,

@@ -28,6 +28,7 @@ describe('@shallot/stack public API', () => {
         "qualityValues",
         "stack",
         "toConnect",
+        "toKoa",
         "trustProxy",
         "when",
       ]
