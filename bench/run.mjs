@@ -19,8 +19,17 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { checkFullStack, cookieHeader } from './checks.mjs'
+import { renderChart, renderReport } from './report.mjs'
 import { gzipRequest } from './servers/compression-body.mjs'
-import { apiKeyPass, basicPass, corsPreflight, corsSimple } from './servers/requests.mjs'
+import { HELLO, USER, USER_HEADER } from './servers/full-common.mjs'
+import {
+  apiKeyPass,
+  basicPass,
+  CORS_ORIGIN,
+  corsPreflight,
+  corsSimple,
+} from './servers/requests.mjs'
 import { staticRequests } from './servers/static-fixtures.mjs'
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
@@ -33,6 +42,9 @@ const BASELINE = 'native'
  * @property {string} description
  * @property {string[]} command program and arguments; it must listen on 127.0.0.1:$PORT
  * @property {string} [expectBody] body the sanity check expects
+ * @property {number} [expectBodyBytes] body length, in bytes, the sanity check expects
+ * @property {Record<string, string>} [expectHeaderValues] headers the sanity check expects,
+ *   with these exact values
  * @property {string} [expectHeader] header the sanity check expects on the second response
  * @property {string} [peer] a scenario this one is compared with head to head
  * @property {{ method?: string, path?: string, headers?: Record<string, string> }} [request]
@@ -44,37 +56,211 @@ const BASELINE = 'native'
  * @property {boolean} [redis] the server needs Redis: the harness starts one redis-server
  *   for the whole run, pinned to the server's core (its work is server-side work), passes
  *   its URL in $REDIS_URL, and counts its CPU time as the server's
+ * @property {string} [family] the group it is reported (and charted) in: see FAMILIES
+ * @property {'x-response-time' | 'server-timing'} [fullStack] a full-* server (scenario 1 of
+ *   issue 8): the harness names its access log file ($BENCH_ACCESS_LOG) and checks its seven
+ *   roles (checks.mjs) before every measurement; the value is the header its response-time
+ *   role sets
  */
 
 /** @param {string} file @returns {string[]} */
 const nodeServer = (file) => [process.execPath, path.join(BENCH_DIR, 'servers', file)]
 
+/** The request of the full-* scenarios: a browser's call from the allowed origin. */
+const fullRequest = { method: 'GET', path: '/hello', headers: { origin: CORS_ORIGIN } }
+
+/**
+ * The full-stack contenders (servers/full-<id>.mjs): each is run without a cookie
+ * (`full-<id>`) and with a valid session cookie (`full-<id>-cookie`). `responseTime` is the
+ * header its response-time role sets. The roles each one uses: bench/README.md.
+ *
+ * @type {{ id: string, what: string, responseTime: 'x-response-time' | 'server-timing' }[]}
+ */
+const FULL_STACKS = [
+  {
+    id: 'shallot',
+    what: 'Shallot: the seven @shallot layers',
+    responseTime: 'x-response-time',
+  },
+  {
+    id: 'express',
+    what: 'Express 5 with expressjs middleware',
+    responseTime: 'x-response-time',
+  },
+  {
+    id: 'fastify',
+    what: 'Fastify 5 with its plugins',
+    responseTime: 'x-response-time',
+  },
+  {
+    id: 'koa',
+    what: 'Koa 3 with koa middleware',
+    responseTime: 'x-response-time',
+  },
+  {
+    id: 'hono',
+    what: 'Hono 4 on @hono/node-server, with its middleware',
+    responseTime: 'server-timing',
+  },
+]
+
+/** The contenders of the single-range static scenario (the same servers as static-*). */
+const STATIC_RANGE = [
+  { id: 'shallot', what: '@shallot/static', command: nodeServer('static-shallot.mjs') },
+  {
+    id: 'nginx',
+    what: 'nginx (Debian, sendfile on, one process)',
+    command: ['bash', path.join(BENCH_DIR, 'servers', 'static-nginx.sh')],
+  },
+  { id: 'sirv', what: '`sirv`', command: nodeServer('static-sirv.mjs') },
+  {
+    id: 'serve-static',
+    what: '`serve-static` (expressjs)',
+    command: nodeServer('static-serve-static.mjs'),
+  },
+  {
+    id: 'fastify',
+    what: 'Fastify 5 + `@fastify/static`',
+    command: nodeServer('static-fastify.mjs'),
+  },
+  {
+    id: 'hono',
+    what: 'Hono `serveStatic` on `@hono/node-server`',
+    command: nodeServer('static-hono.mjs'),
+  },
+]
+
+/**
+ * The groups of the report: one table each, with the ratio to the group's reference (bare
+ * node:http, or nginx for the static files), and one panel of the chart for those marked
+ * `chart`. Scenarios without a family are in `layers`.
+ *
+ * @type {{ id: string, title: string, reference: string, chart: boolean }[]}
+ */
+const FAMILIES = [
+  {
+    id: 'full',
+    title: 'Full stack: `GET /hello` through seven roles, no cookie',
+    reference: 'full-native',
+    chart: true,
+  },
+  {
+    id: 'full-cookie',
+    title: 'Full stack with a valid session cookie (the session is read)',
+    reference: 'full-native',
+    chart: true,
+  },
+  {
+    id: 'stack',
+    title: 'The stack: empty and with no-op layers',
+    reference: BASELINE,
+    chart: true,
+  },
+  { id: 'static-1k', title: 'Static: a 1 KiB file', reference: 'static-1k-nginx', chart: true },
+  {
+    id: 'static-256k',
+    title: 'Static: a 256 KiB file',
+    reference: 'static-256k-nginx',
+    chart: true,
+  },
+  {
+    id: 'static-304',
+    title: 'Static: a 304 revalidation (If-Modified-Since)',
+    reference: 'static-304-nginx',
+    chart: true,
+  },
+  {
+    id: 'static-range',
+    title: 'Static: a single range (`Range: bytes=0-1023` of the 256 KiB file)',
+    reference: 'static-range-nginx',
+    chart: true,
+  },
+  {
+    id: 'layers',
+    title: 'Single layers and their peers (issues 3 to 6)',
+    reference: BASELINE,
+    chart: false,
+  },
+]
+
+/**
+ * What `--quick` runs: every full-stack contender (both variants), the stack, and one
+ * static family with nginx, once each for a second: a smoke test of the harness and the
+ * servers, not a measurement.
+ */
+const QUICK_SCENARIOS = [
+  BASELINE,
+  'stack-10',
+  'full-native',
+  ...FULL_STACKS.flatMap((f) => [`full-${f.id}`, `full-${f.id}-cookie`]),
+  'static-1k-shallot',
+  'static-1k-nginx',
+  'static-range-shallot',
+  'static-range-nginx',
+]
+
 /** @type {Scenario[]} The built-in contenders, in the order of a round. */
 const SCENARIOS = [
   {
     name: 'native',
+    family: 'stack',
     description: 'bare `node:http` (baseline)',
     command: nodeServer('native.mjs'),
     expectBody: 'hello',
   },
   {
     name: 'stack-empty',
+    family: 'stack',
     description: '`stack()(handler)`',
     command: nodeServer('stack-empty.mjs'),
     expectBody: 'hello',
   },
   {
     name: 'stack-1',
+    family: 'stack',
     description: '`stack(noop)(handler)`',
     command: nodeServer('stack-1.mjs'),
     expectBody: 'hello',
   },
   {
     name: 'stack-10',
+    family: 'stack',
     description: '`stack(...10 × noop)(handler)`',
     command: nodeServer('stack-10.mjs'),
     expectBody: 'hello',
   },
+  // Scenario 1 of issue 8: `GET /hello` through the full stack (servers/full-*.mjs)
+  {
+    name: 'full-native',
+    family: 'full',
+    description: 'bare `node:http`, the same 11-byte body (baseline of the full stack)',
+    command: nodeServer('full-native.mjs'),
+    request: fullRequest,
+    expectBody: HELLO,
+  },
+  ...FULL_STACKS.flatMap((f) => [
+    {
+      name: `full-${f.id}`,
+      family: 'full',
+      description: `${f.what}; no cookie`,
+      command: nodeServer(`full-${f.id}.mjs`),
+      request: fullRequest,
+      expectBody: HELLO,
+      expectHeaderValues: { [USER_HEADER]: 'anonymous' },
+      fullStack: f.responseTime,
+    },
+    {
+      name: `full-${f.id}-cookie`,
+      family: 'full-cookie',
+      description: `${f.what}; a valid session cookie, the session read`,
+      command: nodeServer(`full-${f.id}.mjs`),
+      request: fullRequest,
+      cookieFrom: '/login',
+      expectBody: HELLO,
+      expectHeaderValues: { [USER_HEADER]: USER },
+      fullStack: f.responseTime,
+    },
+  ]),
   {
     name: 'hooks-jshttp',
     description: 'stack + 1 layer: `on-headers` + `on-finished`',
@@ -316,6 +502,7 @@ const SCENARIOS = [
   },
   {
     name: 'static-1k-shallot',
+    family: 'static-1k',
     description: '@shallot/static, the 1 KiB file',
     command: nodeServer('static-shallot.mjs'),
     request: staticRequests.small,
@@ -323,36 +510,42 @@ const SCENARIOS = [
   },
   {
     name: 'static-1k-nginx',
+    family: 'static-1k',
     description: 'nginx (Debian, sendfile on, one process), the 1 KiB file',
     command: ['bash', path.join(BENCH_DIR, 'servers', 'static-nginx.sh')],
     request: staticRequests.small,
   },
   {
     name: 'static-1k-sirv',
+    family: 'static-1k',
     description: '`sirv`, the 1 KiB file',
     command: nodeServer('static-sirv.mjs'),
     request: staticRequests.small,
   },
   {
     name: 'static-1k-serve-static',
+    family: 'static-1k',
     description: '`serve-static` (expressjs), the 1 KiB file',
     command: nodeServer('static-serve-static.mjs'),
     request: staticRequests.small,
   },
   {
     name: 'static-1k-fastify',
+    family: 'static-1k',
     description: 'Fastify 5 + `@fastify/static`, the 1 KiB file',
     command: nodeServer('static-fastify.mjs'),
     request: staticRequests.small,
   },
   {
     name: 'static-1k-hono',
+    family: 'static-1k',
     description: 'Hono `serveStatic` on `@hono/node-server`, the 1 KiB file',
     command: nodeServer('static-hono.mjs'),
     request: staticRequests.small,
   },
   {
     name: 'static-256k-shallot',
+    family: 'static-256k',
     description: '@shallot/static, the 256 KiB file',
     command: nodeServer('static-shallot.mjs'),
     request: staticRequests.large,
@@ -360,36 +553,42 @@ const SCENARIOS = [
   },
   {
     name: 'static-256k-nginx',
+    family: 'static-256k',
     description: 'nginx (Debian, sendfile on, one process), the 256 KiB file',
     command: ['bash', path.join(BENCH_DIR, 'servers', 'static-nginx.sh')],
     request: staticRequests.large,
   },
   {
     name: 'static-256k-sirv',
+    family: 'static-256k',
     description: '`sirv`, the 256 KiB file',
     command: nodeServer('static-sirv.mjs'),
     request: staticRequests.large,
   },
   {
     name: 'static-256k-serve-static',
+    family: 'static-256k',
     description: '`serve-static` (expressjs), the 256 KiB file',
     command: nodeServer('static-serve-static.mjs'),
     request: staticRequests.large,
   },
   {
     name: 'static-256k-fastify',
+    family: 'static-256k',
     description: 'Fastify 5 + `@fastify/static`, the 256 KiB file',
     command: nodeServer('static-fastify.mjs'),
     request: staticRequests.large,
   },
   {
     name: 'static-256k-hono',
+    family: 'static-256k',
     description: 'Hono `serveStatic` on `@hono/node-server`, the 256 KiB file',
     command: nodeServer('static-hono.mjs'),
     request: staticRequests.large,
   },
   {
     name: 'static-304-shallot',
+    family: 'static-304',
     description: '@shallot/static, a 304 revalidation of the 1 KiB file (If-Modified-Since)',
     command: nodeServer('static-shallot.mjs'),
     request: staticRequests.notModified,
@@ -398,6 +597,7 @@ const SCENARIOS = [
   },
   {
     name: 'static-304-nginx',
+    family: 'static-304',
     description:
       'nginx (Debian, sendfile on, one process), a 304 revalidation of the 1 KiB file (If-Modified-Since)',
     command: ['bash', path.join(BENCH_DIR, 'servers', 'static-nginx.sh')],
@@ -406,6 +606,7 @@ const SCENARIOS = [
   },
   {
     name: 'static-304-serve-static',
+    family: 'static-304',
     description:
       '`serve-static` (expressjs), a 304 revalidation of the 1 KiB file (If-Modified-Since)',
     command: nodeServer('static-serve-static.mjs'),
@@ -414,12 +615,22 @@ const SCENARIOS = [
   },
   {
     name: 'static-304-fastify',
+    family: 'static-304',
     description:
       'Fastify 5 + `@fastify/static`, a 304 revalidation of the 1 KiB file (If-Modified-Since)',
     command: nodeServer('static-fastify.mjs'),
     request: staticRequests.notModified,
     expectStatus: 304,
   },
+  ...STATIC_RANGE.map((c) => ({
+    name: `static-range-${c.id}`,
+    family: 'static-range',
+    description: `${c.what}, one range: the first KiB of the 256 KiB file (206)`,
+    command: c.command,
+    request: staticRequests.range,
+    expectStatus: 206,
+    expectBodyBytes: 1024,
+  })),
   {
     name: 'monitoring',
     description: '@shallot/monitoring: request metrics (prom-client) and default process metrics',
@@ -450,6 +661,16 @@ const GOALS = [
   { scenario: 'static-1k-shallot', of: 'static-1k-nginx', min: 0.5 },
   { scenario: 'static-304-shallot', of: 'static-304-nginx', min: 0.5 },
   { scenario: 'static-256k-shallot', of: 'static-256k-nginx', min: 0.6 },
+  // the full stack (issue 8): at least 80% of bare node:http serving the same body, and at
+  // least 3x the best peer's full stack (3x each of them), with and without a cookie
+  ...['', '-cookie'].flatMap((variant) => [
+    { scenario: `full-shallot${variant}`, of: 'full-native', min: 0.8 },
+    ...FULL_STACKS.filter((f) => f.id !== 'shallot').map((f) => ({
+      scenario: `full-shallot${variant}`,
+      of: `full-${f.id}${variant}`,
+      min: 3,
+    })),
+  ]),
   ...['cors-simple', 'cors-preflight', 'apikey', 'basic', 'timing'].map((scenario) => ({
     scenario,
     min: 0.95,
@@ -485,6 +706,8 @@ const HELP = `Usage: node bench/run.mjs [options] [scenario...]
 
 Runs the scenarios (all by default; ${BASELINE} is always added as the baseline) in
 alternating rounds, the server pinned to one core and the load generator to another.
+With no scenario named, it runs every one, then the session memory run
+(session-memory.mjs), and writes bench/results/latest.md and latest.svg.
 
 Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
 
@@ -505,7 +728,18 @@ Options (environment variable in brackets):
   --server NAME=CMD   add a scenario: any command (split on spaces) that listens on
                       127.0.0.1, on the port in $PORT or in place of {port} in CMD;
                       may be repeated
-  --out FILE          JSON results file (default bench/results/bench-<time>.json)
+  --out FILE          JSON results file (default bench/results/bench-<time>.json;
+                      bench/results/quick.json with --quick)
+  --md FILE           also write the markdown report there, and the chart beside it
+                      (FILE with .svg); default: bench/results/latest.md when every
+                      scenario runs, bench/results/quick.md with --quick, none otherwise
+  --no-memory         skip the session memory run of a full run
+  --memory            do the session memory run even with scenarios named
+  --memory-requests N requests of the session memory run (default 1000000)
+  --quick             smoke test: ${QUICK_SCENARIOS.length} scenarios (or those named), 1 round of
+                      1 s warm-up + 1 s, no retries, no preflight; every server must start,
+                      pass its checks and serve the load without errors, else the exit
+                      code is 1. Measures nothing worth reading; asserts no goal.
   --list              list the scenarios and exit
   -h, --help          show this help
 `
@@ -535,6 +769,11 @@ function parseOptions(argv) {
       'no-pin': { type: 'boolean', default: false },
       server: { type: 'string', multiple: true, default: [] },
       out: { type: 'string' },
+      md: { type: 'string' },
+      'no-memory': { type: 'boolean', default: false },
+      memory: { type: 'boolean', default: false },
+      'memory-requests': { type: 'string' },
+      quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -555,17 +794,32 @@ function parseOptions(argv) {
     }
     return n
   }
+  // --quick: one short round, unless asked otherwise on the command line (not through the
+  // environment, which a CI job may set for full runs)
+  const quick = values.quick === true
   const options = {
-    rounds: num('rounds', values.rounds ?? env.BENCH_ROUNDS, 5, 3),
-    duration: num('duration', values.duration ?? env.BENCH_DURATION, 5, 1, false),
-    warmup: num('warmup', values.warmup ?? env.BENCH_WARMUP, 2, 0, false),
+    quick,
+    rounds: quick
+      ? num('rounds', values.rounds, 1, 1)
+      : num('rounds', values.rounds ?? env.BENCH_ROUNDS, 5, 3),
+    duration: quick
+      ? num('duration', values.duration, 1, 1, false)
+      : num('duration', values.duration ?? env.BENCH_DURATION, 5, 1, false),
+    warmup: quick
+      ? num('warmup', values.warmup, 1, 0, false)
+      : num('warmup', values.warmup ?? env.BENCH_WARMUP, 2, 0, false),
     connections: num('connections', values.connections ?? env.BENCH_CONNECTIONS, 50, 1),
     pipelining: num('pipelining', values.pipelining ?? env.BENCH_PIPELINING, 1, 1),
     serverCpu: num('server-cpu', values['server-cpu'] ?? env.BENCH_SERVER_CPU, 0, 0),
     loadCpu: num('load-cpu', values['load-cpu'] ?? env.BENCH_LOAD_CPU, 1, 0),
-    retries: num('retries', values.retries ?? env.BENCH_RETRIES, 3, 0),
+    retries: quick
+      ? num('retries', values.retries, 0, 0)
+      : num('retries', values.retries ?? env.BENCH_RETRIES, 3, 0),
     pin: !values['no-pin'],
     out: values.out,
+    md: values.md,
+    memory: values['no-memory'] ? false : values.memory ? true : 'full',
+    memoryRequests: num('memory-requests', values['memory-requests'], 1_000_000, 1),
     tool: loadTool(values.tool ?? env.BENCH_TOOL),
   }
   const custom = /** @type {string[]} */ (values.server).map(parseCustomServer)
@@ -629,7 +883,20 @@ function selectScenarios(names, custom) {
   }
   const wanted = new Set(names.length > 0 ? [...names, ...custom.map((s) => s.name)] : known.keys())
   wanted.add(BASELINE)
+  // the reference of each family in the selection, so every ratio can be computed
+  for (const name of [...wanted]) wanted.add(familyOf(known.get(name)).reference)
   return all.filter((s) => wanted.has(s.name))
+}
+
+/**
+ * The family a scenario is reported in (`layers` when it names none).
+ *
+ * @param {Scenario | undefined} scenario
+ */
+function familyOf(scenario) {
+  const family = FAMILIES.find((f) => f.id === (scenario?.family ?? 'layers'))
+  if (family === undefined) throw new Error(`unknown family ${scenario?.family}`)
+  return family
 }
 
 /**
@@ -763,19 +1030,28 @@ function tail(stream, max = 4000) {
 }
 
 /**
+ * @typedef {{ child: import('node:child_process').ChildProcess, port: number, pid: number, stderr: () => string, accessLog: string | null }} Server
+ */
+
+/**
  * Starts a scenario's server on a free port, pinned to the server core, and waits until it
- * accepts connections on 127.0.0.1.
+ * accepts connections on 127.0.0.1. A full-stack server is given a fresh access log file.
  *
  * @param {Scenario} scenario
- * @returns {Promise<{ child: import('node:child_process').ChildProcess, port: number, pid: number, stderr: () => string }>}
+ * @returns {Promise<Server>}
  */
 async function startServer(scenario) {
   const port = await freePort()
   const command = scenario.command.map((arg) => arg.replaceAll('{port}', String(port)))
+  const accessLog =
+    scenario.fullStack === undefined
+      ? null
+      : path.join(os.tmpdir(), `shallot-bench-access-${scenario.name}-${process.pid}-${port}.log`)
   const child = spawnPinned(command, pinning?.serverCpu, {
     PORT: String(port),
     NODE_ENV: 'production',
     ...(redis === null ? {} : { REDIS_URL: redis.url }),
+    ...(accessLog === null ? {} : { BENCH_ACCESS_LOG: accessLog }),
   })
   tail(child.stdout)
   const stderr = tail(child.stderr)
@@ -786,12 +1062,43 @@ async function startServer(scenario) {
     }
     if (await canConnect(port)) break
     if (Date.now() > deadline) {
-      await stopChild(child)
+      await stopServer({ child, accessLog })
       throw new Error(`server ${scenario.name} did not listen on ${HOST}:${port} within 15 s`)
     }
     await sleep(50)
   }
-  return { child, port, pid: /** @type {number} */ (child.pid), stderr }
+  return { child, port, pid: /** @type {number} */ (child.pid), stderr, accessLog }
+}
+
+/**
+ * Stops a server and removes its access log, if it had one.
+ *
+ * @param {Pick<Server, 'child' | 'accessLog'>} server
+ */
+async function stopServer(server) {
+  await stopChild(server.child)
+  if (server.accessLog !== null) rmSync(server.accessLog, { force: true })
+}
+
+/**
+ * What a server holds in memory now, from /proc/<pid>/status: the resident set (VmRSS) and
+ * its peak (VmHWM), in MiB. `null` where /proc is not available.
+ *
+ * @param {number} pid
+ * @returns {{ rssMiB: number, peakRssMiB: number } | null}
+ */
+function residentMemory(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kib = (/** @type {string} */ field) =>
+      Number(new RegExp(`^${field}:\\s*(\\d+) kB$`, 'm').exec(status)?.[1] ?? Number.NaN)
+    const rss = kib('VmRSS')
+    const peak = kib('VmHWM')
+    if (!Number.isFinite(rss)) return null
+    return { rssMiB: rss / 1024, peakRssMiB: Number.isFinite(peak) ? peak / 1024 : rss / 1024 }
+  } catch {
+    return null
+  }
 }
 
 /**
@@ -822,6 +1129,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  *
  * @param {Scenario} scenario
  * @param {number} port
+ * @param {Scenario['request']} request
  */
 async function sanityCheck(scenario, port, request) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
@@ -835,15 +1143,27 @@ async function sanityCheck(scenario, port, request) {
           : last.status === scenario.expectStatus
       if (!statusOk) {
         throw new Error(
-          `${scenario.name}: ${scenario.request?.method ?? 'GET'} / answered ${last.status}`
+          `${scenario.name}: ${request?.method ?? 'GET'} ${request?.path ?? '/'} answered ${last.status}`
         )
       }
       if (scenario.expectBody !== undefined && last.body !== scenario.expectBody) {
         throw new Error(`${scenario.name}: unexpected body ${JSON.stringify(last.body)}`)
       }
+      if (scenario.expectBodyBytes !== undefined && last.bytes !== scenario.expectBodyBytes) {
+        throw new Error(
+          `${scenario.name}: a body of ${last.bytes} bytes, expected ${scenario.expectBodyBytes}`
+        )
+      }
       for (const name of scenario.expectHeaders ?? []) {
         if (last.headers[name] === undefined) {
           throw new Error(`${scenario.name}: the response has no ${name} header`)
+        }
+      }
+      for (const [name, value] of Object.entries(scenario.expectHeaderValues ?? {})) {
+        if (last.headers[name] !== value) {
+          throw new Error(
+            `${scenario.name}: header ${name} is ${JSON.stringify(last.headers[name])}, expected ${JSON.stringify(value)}`
+          )
         }
       }
     }
@@ -866,7 +1186,7 @@ async function sanityCheck(scenario, port, request) {
  * @param {number} port
  * @param {http.Agent} agent
  * @param {Scenario['request']} [request]
- * @returns {Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }>}
+ * @returns {Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string, bytes: number }>}
  */
 function get(port, agent, request) {
   return new Promise((resolve, reject) => {
@@ -881,12 +1201,20 @@ function get(port, agent, request) {
         timeout: 5000,
       },
       (res) => {
-        let body = ''
-        res.setEncoding('utf8')
+        /** @type {Buffer[]} */
+        const chunks = []
         res.on('data', (chunk) => {
-          body += chunk
+          chunks.push(chunk)
         })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+        res.on('end', () => {
+          const data = Buffer.concat(chunks)
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: data.toString('utf8'),
+            bytes: data.length,
+          })
+        })
         res.on('error', reject)
       }
     )
@@ -1093,11 +1421,12 @@ function isDisturbed(otherCpuShare, stolenShare, serverCpuShare, loadCpuShare) {
 async function runOnce(scenario, round, options) {
   const server = await startServer(scenario)
   try {
-    const request = await resolveRequest(scenario, server.port)
-    await sanityCheck(scenario, server.port, request)
+    const request = await checkServer(scenario, server)
     const cpus = allowedCpus(server.pid)
     const pids = scenario.redis && redis !== null ? [server.pid, redis.pid] : [server.pid]
     const load = await runLoad(server.port, pids, options, request)
+    // what the server holds once the load is over, before it is stopped
+    const memory = residentMemory(server.pid)
     if (server.child.exitCode !== null) {
       throw new Error(`server ${scenario.name} died during the run:\n${server.stderr()}`)
     }
@@ -1125,11 +1454,41 @@ async function runOnce(scenario, round, options) {
       loadCpuShare: load.loadCpuShare,
       stolenMsPerCpu: load.stolenMs,
       otherCpuShare,
+      rssMiB: memory?.rssMiB ?? null,
+      peakRssMiB: memory?.peakRssMiB ?? null,
       disturbed: isDisturbed(otherCpuShare, stolenShare, serverCpuShare, load.loadCpuShare),
     }
   } finally {
-    await stopChild(server.child)
+    await stopServer(server)
   }
+}
+
+/**
+ * Checks a started server before it is measured: the seven roles of a full-stack server
+ * (checks.mjs), then the measured request itself (sanityCheck), with the session cookie
+ * when the scenario sends one. Returns that request.
+ *
+ * @param {Scenario} scenario
+ * @param {Server} server
+ * @returns {Promise<Scenario['request']>}
+ */
+async function checkServer(scenario, server) {
+  if (scenario.fullStack !== undefined && server.accessLog !== null) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    try {
+      await checkFullStack({
+        name: scenario.name,
+        fetch: (request) => get(server.port, agent, request),
+        accessLog: server.accessLog,
+        responseTimeHeader: scenario.fullStack,
+      })
+    } finally {
+      agent.destroy()
+    }
+  }
+  const request = await resolveRequest(scenario, server.port)
+  await sanityCheck(scenario, server.port, request)
+  return request
 }
 
 /**
@@ -1141,14 +1500,15 @@ async function runOnce(scenario, round, options) {
 async function preflight(scenario) {
   const server = await startServer(scenario)
   try {
-    await sanityCheck(scenario, server.port, await resolveRequest(scenario, server.port))
+    await checkServer(scenario, server)
   } finally {
-    await stopChild(server.child)
+    await stopServer(server)
   }
 }
 
 /**
- * The request a scenario sends, with the cookie its `cookieFrom` path hands out.
+ * The request a scenario sends, with the cookies its `cookieFrom` path hands out (all of
+ * them: koa-session sends its signature in a second cookie).
  *
  * @param {Scenario} scenario
  * @param {number} port
@@ -1157,13 +1517,12 @@ async function preflight(scenario) {
 async function resolveRequest(scenario, port) {
   if (scenario.cookieFrom === undefined) return scenario.request
   const res = await get(port, undefined, { path: scenario.cookieFrom })
-  const line = res.headers['set-cookie']?.[0]
-  if (res.status !== 200 || line === undefined) {
+  const cookie = cookieHeader(res.headers['set-cookie'])
+  if (res.status !== 200 || cookie === '') {
     throw new Error(
       `${scenario.name}: GET ${scenario.cookieFrom} gave ${res.status}, no Set-Cookie`
     )
   }
-  const cookie = line.split(';')[0] ?? ''
   const request = scenario.request ?? {}
   return { ...request, headers: { ...request.headers, cookie } }
 }
@@ -1224,6 +1583,16 @@ async function startRedis() {
     await sleep(50)
   }
   redis = { url: `redis://${HOST}:${port}`, pid: /** @type {number} */ (child.pid), child, dir }
+}
+
+/**
+ * The largest of a list of numbers, or null for none.
+ *
+ * @param {number[]} values
+ * @returns {number | null}
+ */
+function maxOf(values) {
+  return values.length === 0 ? null : Math.max(...values)
 }
 
 /**
@@ -1295,7 +1664,16 @@ function summarize(scenarios, runs) {
         /** @type {number[]} */ (mine.map((r) => r.serverCpuShare).filter((v) => v !== null))
       ),
       loadCpuShareMedian: median(mine.map((r) => r.loadCpuShare)),
+      rssMiBMedian: median(
+        /** @type {number[]} */ (mine.map((r) => r.rssMiB).filter((v) => v !== null))
+      ),
+      peakRssMiBMax: maxOf(
+        /** @type {number[]} */ (mine.map((r) => r.peakRssMiB).filter((v) => v !== null))
+      ),
       vsNative: ratios(runs, s.name, BASELINE),
+      family: familyOf(s).id,
+      reference: familyOf(s).reference,
+      vsReference: ratios(runs, s.name, familyOf(s).reference),
     }
   })
   const names = new Set(scenarios.map((s) => s.name))
@@ -1361,66 +1739,6 @@ const int = (n) => (n === null ? 'n/a' : Math.round(n).toLocaleString('en-US'))
 const pct = (n) => (n === null ? 'n/a' : `${(n * 100).toFixed(1)}%`)
 
 /**
- * Renders the summary as markdown: the machine, the table, the comparisons and the goals.
- *
- * @param {ReturnType<typeof summarize>} summary
- * @param {ReturnType<typeof describeMachine>} machine
- * @param {ReturnType<typeof parseOptions>['options']} options
- * @returns {string}
- */
-function renderMarkdown(summary, machine, options) {
-  const lines = []
-  lines.push(
-    `${machine.cpuCount} × ${machine.cpuModel}, ${machine.platform} ${machine.release}, Node ${machine.node}; ` +
-      `${machine.pinning}; load generator ${options.tool}; ` +
-      `${options.rounds} rounds × (${options.warmup} s warm-up + ${options.duration} s), ` +
-      `${options.connections} connections, pipelining ${options.pipelining}.`
-  )
-  lines.push('')
-  lines.push(
-    '| scenario | what | req/s | p99 (ms) | vs node:http (req/s) | range | server CPU µs/req | vs node:http (CPU/req) | server CPU | load CPU |'
-  )
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-  for (const row of summary.rows) {
-    const v = row.vsNative
-    const notes = []
-    if (row.okRuns !== row.runs) notes.push(`${row.runs - row.okRuns} with errors`)
-    if (row.disturbedRuns > 0) notes.push(`${row.disturbedRuns} disturbed`)
-    const clean = notes.length === 0 ? '' : ` (${notes.join(', ')})`
-    lines.push(
-      `| ${row.scenario}${clean} | ${row.description} | ${int(row.rpsMedian)} | ${fixed(row.p99MsMedian)} | ` +
-        `${pct(v.rpsMedian)} | ${pct(v.rpsMin)}–${pct(v.rpsMax)} | ${fixed(row.serverCpuUsPerReqMedian)} | ` +
-        `${pct(v.cpuMedian)} | ${pct(row.serverCpuShareMedian)} | ${pct(row.loadCpuShareMedian)} |`
-    )
-  }
-  for (const c of summary.comparisons) {
-    lines.push('')
-    lines.push(
-      `**${c.a} vs ${c.b}:** req/s ratio ${fixed(c.rpsMedian, 3)} (median of per-round ` +
-        `ratios ${c.rps.map((r) => r.toFixed(3)).join(', ')}); CPU-per-request ratio ` +
-        `${fixed(c.cpuMedian, 3)} (${c.b} µs/req ÷ ${c.a} µs/req; > 1 means ${c.a} is cheaper).`
-    )
-  }
-  for (const g of summary.goals) {
-    lines.push('')
-    lines.push(
-      `**Goal ${g.scenario} >= ${pct(g.min)} of ${g.of ?? 'node:http'}:** ${g.pass ? 'PASS' : 'FAIL'} ` +
-        `(req/s ${pct(g.ratio)}, median of per-round ratios, range ${pct(g.rangeMin)}–${pct(g.rangeMax)}; ` +
-        `CPU per request ${pct(g.cpuRatio)}).`
-    )
-  }
-  for (const c of summary.costs) {
-    lines.push('')
-    lines.push(
-      `**Goal ${c.scenario} costs at most ${pct(c.maxShare)} of ${c.peer} over node:http:** ` +
-        `${c.pass ? 'PASS' : 'FAIL'} (CPU per request over node:http: ${c.scenario} ${pct(c.mine.cpu)}, ` +
-        `${c.peer} ${pct(c.theirs.cpu)}, share ${pct(c.share)}; req/s lost: ${pct(c.mine.rps)} vs ${pct(c.theirs.rps)}).`
-    )
-  }
-  return `${lines.join('\n')}\n`
-}
-
-/**
  * What the numbers were measured on.
  *
  * @param {ReturnType<typeof resolvePinning>} pin
@@ -1452,7 +1770,7 @@ function describeMachine(pin) {
 function describeRun(run, rounds) {
   const steal = run.stolenMsPerCpu.some((ms) => ms > 0)
   return (
-    `round ${run.round}/${rounds} ${run.scenario.padEnd(14)} ${int(run.rps).padStart(8)} req/s` +
+    `round ${run.round}/${rounds} ${run.scenario.padEnd(24)} ${int(run.rps).padStart(8)} req/s` +
     `  p99 ${fixed(run.latencyMs.p99)} ms  server CPU ${pct(run.serverCpuShare)}` +
     ` (${fixed(run.serverCpuUsPerReq)} µs/req, cpus ${run.serverCpus})` +
     `  load CPU ${pct(run.loadCpuShare)}  other CPU ${pct(run.otherCpuShare)}` +
@@ -1506,28 +1824,62 @@ async function main() {
     for (const s of [...SCENARIOS, ...custom]) process.stdout.write(`${s.name}\t${s.description}\n`)
     return
   }
-  const scenarios = selectScenarios(positionals, custom)
+  const names = options.quick && positionals.length === 0 ? QUICK_SCENARIOS : positionals
+  // every scenario: the run that publishes bench/results/latest.md, and only that one
+  const everything = !options.quick && positionals.length === 0 && custom.length === 0
+  const published = path.join(BENCH_DIR, 'results', 'latest.md')
+  if (options.md !== undefined && path.resolve(options.md) === published && !everything) {
+    throw new UsageError('only a full run (`pnpm bench` with no scenario named) writes latest.md')
+  }
+  const scenarios = selectScenarios(names, custom)
+  const memoryRun = options.memory === true || (options.memory === 'full' && everything)
   checkBuilt()
   pinning = resolvePinning(options)
   const machine = describeMachine(pinning)
-  const perRun = options.warmup + options.duration + 1
+  const perRun = options.warmup + options.duration + 1.5
   progress(
-    `${scenarios.map((s) => s.name).join(', ')}: ${options.rounds} rounds, about ` +
-      `${Math.ceil((scenarios.length * options.rounds * perRun) / 60)} min; ${machine.pinning}`
+    `${options.quick ? 'quick smoke test: ' : ''}${scenarios.map((s) => s.name).join(', ')}: ` +
+      `${options.rounds} round(s), about ` +
+      `${Math.ceil((scenarios.length * (options.rounds + (options.quick ? 0 : 0.3)) * perRun) / 60)} min` +
+      `${memoryRun ? ' + the session memory run' : ''}; ${machine.pinning}`
   )
 
   if (scenarios.some((s) => s.redis)) await startRedis()
   const startedAt = new Date()
   const runs = []
   const discarded = []
+  /** @type {{ scenario: string, round: number, error: string }[]} what --quick found broken */
+  const failures = []
   try {
-    for (const scenario of scenarios) await preflight(scenario)
+    // --quick has one round, whose runs check the servers the same way: no preflight, and
+    // a broken server is recorded and the others still run, so one run reports them all.
+    if (!options.quick) for (const scenario of scenarios) await preflight(scenario)
 
     for (let round = 1; round <= options.rounds; round++) {
       for (const scenario of scenarios) {
         for (let attempt = 0; ; attempt++) {
-          const run = await runOnce(scenario, round, options)
+          let run
+          try {
+            run = await runOnce(scenario, round, options)
+          } catch (err) {
+            if (!options.quick) throw err
+            const message = err instanceof Error ? err.message : String(err)
+            const prefix = `${scenario.name}: `
+            const error = message.startsWith(prefix) ? message.slice(prefix.length) : message
+            failures.push({ scenario: scenario.name, round, error })
+            progress(`round ${round}/${options.rounds} ${scenario.name} FAILED: ${error}`)
+            break
+          }
           progress(describeRun(run, options.rounds))
+          if (options.quick && !run.ok) {
+            failures.push({
+              scenario: scenario.name,
+              round,
+              error:
+                `not clean under load: ${run.errors} socket errors, ${run.timeouts} ` +
+                `timeouts, ${run.non2xx} responses with status >= 400`,
+            })
+          }
           if (run.disturbed && attempt < options.retries) {
             // Repeated at once, so the round keeps its order and stays short.
             discarded.push(run)
@@ -1545,27 +1897,133 @@ async function main() {
     }
   }
 
+  const memory = memoryRun ? await runSessionMemory(options.memoryRequests) : null
   const summary = summarize(scenarios, runs)
-  const markdown = renderMarkdown(summary, machine, options)
+  const results = path.join(BENCH_DIR, 'results')
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
   const out =
-    options.out ??
-    path.join(BENCH_DIR, 'results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
+    options.out ?? path.join(results, options.quick ? 'quick.json' : `bench-${stamp}.json`)
+  const mdFile =
+    options.md ??
+    (options.quick
+      ? path.join(results, 'quick.md')
+      : everything
+        ? path.join(results, 'latest.md')
+        : undefined)
+  const svgFile = mdFile === undefined ? undefined : `${mdFile.replace(/\.md$/, '')}.svg`
+  const report = {
+    summary,
+    families: FAMILIES,
+    machine,
+    options,
+    command: commandLine(argv),
+    startedAt,
+    finishedAt: new Date(),
+    memory,
+    failures,
+    chart: svgFile === undefined ? null : path.basename(svgFile),
+  }
+  const markdown = renderReport(report)
   mkdirSync(path.dirname(out), { recursive: true })
   const document = {
     startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
+    finishedAt: report.finishedAt.toISOString(),
     machine,
     options,
     scenarios,
     runs,
     discardedRuns: discarded,
+    failures,
+    memory,
     summary,
     markdown,
   }
   writeFileSync(out, `${JSON.stringify(document, null, 2)}\n`)
   process.stdout.write(`\n${markdown}`)
-  progress(`results written to ${path.relative(process.cwd(), out) || out}`)
+  const written = [out]
+  if (mdFile !== undefined && svgFile !== undefined) {
+    mkdirSync(path.dirname(mdFile), { recursive: true })
+    writeFileSync(mdFile, markdown)
+    writeFileSync(svgFile, renderChart(report))
+    written.push(mdFile, svgFile)
+  }
+  progress(
+    `results written to ${written.map((f) => path.relative(process.cwd(), f) || f).join(', ')}`
+  )
+  if (failures.length > 0) {
+    process.exitCode = 1
+    progress(
+      `FAILED: ${failures.length} run(s) broken:\n${failures.map((f) => `  ${f.scenario}: ${f.error}`).join('\n')}`
+    )
+  }
 }
+
+/**
+ * How the run was started, for the report: `pnpm bench …` when pnpm ran the `bench` script.
+ *
+ * @param {string[]} argv
+ */
+function commandLine(argv) {
+  const viaPnpm = process.env.npm_lifecycle_event === 'bench'
+  return [viaPnpm ? 'pnpm bench' : 'node bench/run.mjs', ...argv].join(' ')
+}
+
+/**
+ * Scenario 5 of issue 8, as part of a full run: session-memory.mjs (1,000,000 requests that
+ * each create a session, MemoryStore with maxEntries 100,000), its JSON line parsed. It
+ * starts its own server; it runs on both cores (it measures memory, not speed). Bounded to
+ * 15 minutes; its process group is stopped with the harness.
+ *
+ * @param {number} requests
+ * @returns {Promise<Record<string, unknown> | null>}
+ */
+async function runSessionMemory(requests) {
+  progress(`session memory run (session-memory.mjs): ${requests.toLocaleString('en-US')} requests`)
+  const script = [process.execPath, path.join(BENCH_DIR, 'session-memory.mjs')]
+  script.push('--requests', String(requests))
+  const both = pinning === null ? null : `${pinning.serverCpu},${pinning.loadCpu}`
+  const argv = both === null ? script : [pinning?.tool ?? 'taskset', '-c', both, ...script]
+  const child = spawn(/** @type {string} */ (argv[0]), argv.slice(1), {
+    cwd: BENCH_DIR,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  const group = {
+    kill: () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    },
+  }
+  memoryGroups.add(group)
+  const stdout = tail(child.stdout, 100_000)
+  const stderr = tail(child.stderr)
+  const timer = setTimeout(group.kill, 15 * 60_000)
+  try {
+    const code = await new Promise((resolve) => {
+      child.on('exit', (c) => resolve(c))
+      child.on('error', () => resolve(-1))
+    })
+    const line = stdout()
+      .split('\n')
+      .reverse()
+      .find((l) => l.includes('"session-memory"'))
+    if (code !== 0 || line === undefined) {
+      warn(`the session memory run failed (exit ${code}):\n${stderr()}`)
+      return { error: `session-memory.mjs failed (exit ${code}): ${stderr().slice(-300)}` }
+    }
+    return JSON.parse(line)
+  } finally {
+    clearTimeout(timer)
+    group.kill()
+    memoryGroups.delete(group)
+  }
+}
+
+/** Process groups of the session memory run, killed with the harness. */
+const memoryGroups = new Set()
 
 let stopping = false
 for (const [signal, code] of /** @type {const} */ ([
@@ -1577,12 +2035,14 @@ for (const [signal, code] of /** @type {const} */ ([
     if (stopping) return
     stopping = true
     progress(`${signal}: stopping ${children.size} child process(es)`)
+    for (const group of memoryGroups) group.kill()
     killAll().finally(() => process.exit(code))
   })
 }
 // Last resort: whatever is still running when the harness exits is killed outright.
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL')
+  for (const group of memoryGroups) group.kill()
 })
 
 main()

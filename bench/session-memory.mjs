@@ -3,7 +3,7 @@
 // `session({ store: new MemoryStore({ maxEntries: 100_000 }) })`, over real HTTP with
 // keep-alive connections (autocannon). The server runs in its own process with --expose-gc;
 // it samples its heap every 20 ms for the peak and reports the heap after a forced GC before
-// and after the flood. Prints one JSON line.
+// and after the flood, and its resident set (RSS) then and at its peak. Prints one JSON line.
 //
 // Usage: node bench/session-memory.mjs [--requests N] [--connections N] [--max-entries N]
 // (the packages must be built: pnpm -w run build)
@@ -44,9 +44,11 @@ async function runServer() {
       if (req.url === '/stats') {
         gc()
         gc()
-        const heapUsed = process.memoryUsage().heapUsed
+        const { heapUsed, rss } = process.memoryUsage()
+        // the resident set now, and its peak since the process started (kB in resourceUsage)
+        const maxRss = process.resourceUsage().maxRSS * 1024
         res.setHeader('content-type', 'application/json')
-        res.end(JSON.stringify({ heapUsed, peak, entries: await store.length() }))
+        res.end(JSON.stringify({ heapUsed, peak, rss, maxRss, entries: await store.length() }))
         peak = 0
         return
       }
@@ -63,7 +65,7 @@ async function runServer() {
   process.on('SIGTERM', () => process.exit(0))
 }
 
-/** @returns {Promise<{ heapUsed: number, peak: number, entries: number }>} */
+/** @returns {Promise<{ heapUsed: number, peak: number, rss: number, maxRss: number, entries: number }>} */
 function stats(port) {
   return new Promise((resolve, reject) => {
     http
@@ -119,6 +121,9 @@ async function runClient() {
       heapBeforeMB: mb(before.heapUsed),
       heapAfterMB: mb(after.heapUsed),
       heapPeakMB: mb(after.peak),
+      rssBeforeMB: mb(before.rss),
+      rssAfterMB: mb(after.rss),
+      rssPeakMB: mb(after.maxRss),
       bytesPerSession: Math.round((after.heapUsed - before.heapUsed) / after.entries),
     }
     process.stdout.write(`${JSON.stringify(line)}\n`)

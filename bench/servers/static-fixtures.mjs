@@ -2,7 +2,8 @@
 //
 // `ensureStaticFixtures()` creates (or repairs) `<os.tmpdir()>/shallot-bench-static/` with:
 //   1k.txt     1024 bytes of text      -> GET /1k.txt
-//   256k.bin   262144 bytes            -> GET /256k.bin
+//   256k.bin   262144 bytes            -> GET /256k.bin (and, with Range: bytes=0-1023, its
+//                                         first KiB: the static-range scenario)
 // Contents are deterministic, and both files get the same fixed modification time, so every
 // server computes the same Last-Modified; the 304 scenario sends `If-Modified-Since` with it
 // (each server builds its own ETag, so If-None-Match could not be shared).
@@ -59,6 +60,8 @@ export const staticRequests = {
   small: { method: 'GET', path: '/1k.txt' },
   /** 256 KiB binary file, 200. */
   large: { method: 'GET', path: '/256k.bin' },
+  /** The first KiB of the 256 KiB file: one byte range, answered 206 Partial Content. */
+  range: { method: 'GET', path: '/256k.bin', headers: { range: 'bytes=0-1023' } },
   /** The 1 KiB file again, answered 304 Not Modified. */
   notModified: {
     method: 'GET',
