@@ -144,7 +144,8 @@ export function renderReport(r) {
   for (const family of r.families) {
     const members = rows.filter((row) => row.family === family.id)
     if (members.length === 0) continue
-    const ref = refName(family.reference)
+    // the layers are each compared with bare node:http given the same request
+    const ref = family.id === 'layers' ? 'node:http (same request)' : refName(family.reference)
     // the ratio to node:http too, where the family's reference is another server
     const bare = family.reference !== 'native'
     out.push(`## ${family.title}`)

@@ -57,6 +57,9 @@ const BASELINE = 'native'
  *   for the whole run, pinned to the server's core (its work is server-side work), passes
  *   its URL in $REDIS_URL, and counts its CPU time as the server's
  * @property {string} [family] the group it is reported (and charted) in: see FAMILIES
+ * @property {string} [baseline] the bare node:http scenario its ratio and cost are taken
+ *   against (default native): one given the very same request, so that parsing the request's
+ *   own headers counts as neither the layer's cost nor its peer's
  * @property {'x-response-time' | 'server-timing'} [fullStack] a full-* server (scenario 1 of
  *   issue 8): the harness names its access log file ($BENCH_ACCESS_LOG) and checks its seven
  *   roles (checks.mjs) before every measurement; the value is the header its response-time
@@ -276,8 +279,22 @@ const SCENARIOS = [
     expectHeader: 'x-finished-before',
     peer: 'hooks-jshttp',
   },
+  // Bare node:http given the requests of the header-level scenarios: their baselines.
+  ...[
+    ['native-cors-simple', corsSimple, 'the CORS simple request'],
+    ['native-cors-preflight', corsPreflight, 'the CORS preflight (answers 200)'],
+    ['native-apikey', apiKeyPass, 'the request with an X-API-Key'],
+    ['native-basic', basicPass, 'the request with Basic credentials'],
+  ].map(([name, request, what]) => ({
+    name: /** @type {string} */ (name),
+    description: `bare \`node:http\`, ${what}: the baseline of the scenarios sending it`,
+    command: nodeServer('native.mjs'),
+    request: /** @type {Scenario['request']} */ (request),
+    expectBody: 'hello',
+  })),
   {
     name: 'cors-simple',
+    baseline: 'native-cors-simple',
     description: '@shallot/cors, simple request from an allowed origin (credentials)',
     command: nodeServer('cors-shallot.mjs'),
     request: corsSimple,
@@ -287,6 +304,7 @@ const SCENARIOS = [
   },
   {
     name: 'cors-simple-expressjs',
+    baseline: 'native-cors-simple',
     description: '`cors` (expressjs) on bare node:http, same request',
     command: nodeServer('cors-expressjs.mjs'),
     request: corsSimple,
@@ -295,6 +313,7 @@ const SCENARIOS = [
   },
   {
     name: 'cors-preflight',
+    baseline: 'native-cors-preflight',
     description: '@shallot/cors, preflight (OPTIONS, custom header)',
     command: nodeServer('cors-shallot.mjs'),
     request: corsPreflight,
@@ -304,6 +323,7 @@ const SCENARIOS = [
   },
   {
     name: 'cors-preflight-expressjs',
+    baseline: 'native-cors-preflight',
     description: '`cors` (expressjs) on bare node:http, same preflight',
     command: nodeServer('cors-expressjs.mjs'),
     request: corsPreflight,
@@ -312,6 +332,7 @@ const SCENARIOS = [
   },
   {
     name: 'apikey',
+    baseline: 'native-apikey',
     description: '@shallot/auth `apiKey`, a request with a valid key',
     command: nodeServer('apikey-shallot.mjs'),
     request: apiKeyPass,
@@ -319,6 +340,7 @@ const SCENARIOS = [
   },
   {
     name: 'basic',
+    baseline: 'native-basic',
     description: '@shallot/auth `basic`, valid credentials',
     command: nodeServer('basic-shallot.mjs'),
     request: basicPass,
@@ -327,6 +349,7 @@ const SCENARIOS = [
   },
   {
     name: 'basic-express-basic-auth',
+    baseline: 'native-basic',
     description: '`express-basic-auth` on bare node:http, same credentials',
     command: nodeServer('basic-express-basic-auth.mjs'),
     request: basicPass,
@@ -885,6 +908,11 @@ function selectScenarios(names, custom) {
   wanted.add(BASELINE)
   // the reference of each family in the selection, so every ratio can be computed
   for (const name of [...wanted]) wanted.add(familyOf(known.get(name)).reference)
+  // and the bare node:http given the same request, for the header-level scenarios
+  for (const name of [...wanted]) {
+    const baseline = known.get(name)?.baseline
+    if (baseline !== undefined) wanted.add(baseline)
+  }
   return all.filter((s) => wanted.has(s.name))
 }
 
@@ -1648,6 +1676,8 @@ function ratios(runs, a, b) {
  * @param {ReturnType<typeof runOnce> extends Promise<infer R> ? R[] : never} runs
  */
 function summarize(scenarios, runs) {
+  /** @param {string} name */
+  const baselineOf = (name) => scenarios.find((s) => s.name === name)?.baseline ?? BASELINE
   const rows = scenarios.map((s) => {
     const mine = runs.filter((r) => r.scenario === s.name && r.ok)
     const cpuPerReq = mine.map((r) => r.serverCpuUsPerReq).filter((v) => v !== null)
@@ -1670,10 +1700,15 @@ function summarize(scenarios, runs) {
       peakRssMiBMax: maxOf(
         /** @type {number[]} */ (mine.map((r) => r.peakRssMiB).filter((v) => v !== null))
       ),
-      vsNative: ratios(runs, s.name, BASELINE),
+      baseline: s.baseline ?? BASELINE,
+      vsNative: ratios(runs, s.name, s.baseline ?? BASELINE),
       family: familyOf(s).id,
       reference: familyOf(s).reference,
-      vsReference: ratios(runs, s.name, familyOf(s).reference),
+      vsReference: ratios(
+        runs,
+        s.name,
+        familyOf(s).id === 'layers' ? (s.baseline ?? BASELINE) : familyOf(s).reference
+      ),
     }
   })
   const names = new Set(scenarios.map((s) => s.name))
@@ -1698,8 +1733,8 @@ function summarize(scenarios, runs) {
     }
   })
   const costs = COST_GOALS.filter((g) => names.has(g.scenario) && names.has(g.peer)).map((g) => {
-    const mine = overheads(runs, g.scenario)
-    const theirs = overheads(runs, g.peer)
+    const mine = overheads(runs, g.scenario, baselineOf(g.scenario))
+    const theirs = overheads(runs, g.peer, baselineOf(g.peer))
     const pass =
       mine.cpu !== null &&
       theirs.cpu !== null &&
@@ -1722,9 +1757,10 @@ function summarize(scenarios, runs) {
  *
  * @param {ReturnType<typeof runOnce> extends Promise<infer R> ? R[] : never} runs
  * @param {string} name
+ * @param {string} baseline the bare node:http scenario given the same request
  */
-function overheads(runs, name) {
-  const r = ratios(runs, name, BASELINE)
+function overheads(runs, name, baseline) {
+  const r = ratios(runs, name, baseline)
   return {
     cpu: median(r.cpu.map((x) => 1 / x - 1)),
     rps: median(r.rps.map((x) => 1 - x)),
