@@ -252,12 +252,14 @@ export class StreamSink {
    */
   #pump(now: boolean): void {
     if (this.#inflight || this.#blocked) return
-    if (this.#unusable()) return
+    // Nothing to write (the interval's timer after a flush(), say): whether the stream has
+    // been ended since does not matter, and is no reason to warn.
     if (this.#pending === '' && this.#unreported === 0) {
       pending.delete(this)
       this.#release()
       return
     }
+    if (this.#unusable()) return
     if (now || this.#waiters.length > 0 || this.#unreported > 0 || this.#pending.length >= BATCH) {
       this.#send()
     } else {

@@ -264,6 +264,28 @@ describe('logging: stream sink', () => {
     }
   })
 
+  it('should not warn of dropped lines when flush() then close() come within the interval', async () => {
+    // The interval's timer armed for the last line is still running at close(); when it
+    // fires there is nothing to write, and the ended stream is no reason to warn.
+    const w = captureWarnings()
+    try {
+      const sink = new MemoryStream()
+      const log = logging({ sink, format: ':url', flushInterval: 200 })
+      await serving(log, hello, async (server) => {
+        await get(server, '/last')
+        await until(() => log.stats().buffered === 1)
+        await log.flush()
+      })
+      await log.close()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(sink.lines).toEqual(['/last'])
+      expect(log.stats()).toEqual({ written: 1, dropped: 0, buffered: 0, errors: 0 })
+      expect(w.warnings.map((x) => x.message)).toEqual([])
+    } finally {
+      w.restore()
+    }
+  })
+
   it('should not end process.stdout on close()', async () => {
     const log = logging({ format: ':url', requestId: false })
     await log.close()
