@@ -117,15 +117,16 @@ export function createApp(options: AppOptions = {}): Handler {
         exposedHeaders: ['X-Response-Time', 'Server-Timing', 'X-Request-Id'],
       })
     ),
-    // session: the home page counts your visits. The cookie (`sid`, HttpOnly, SameSite=Lax)
-    // is only sent once the session changes, so /api and the files set none.
-    session({ secret: sessionSecret, store: sessionStore }),
-
     // static: the files of public/ under /static/, with ETag and Last-Modified (a reload
     // revalidates with a 304), ranges, and `nosniff`. Decided on the stack's canonical path:
     // nothing outside public/ is reachable, dotfiles and links leading out are not served.
     // Everything under /static is a file or a 404 (fallthrough off, 405 for other methods).
+    // Before the session: a file needs none, so it is never held up by (or refused for) a
+    // session store that is slow or down.
     named('static', serveStatic(publicDir, { prefix: '/static', fallthrough: false, maxAge: 60 })),
+    // session: the home page counts your visits. The cookie (`sid`, HttpOnly, SameSite=Lax)
+    // is only sent once the session changes, so /api sets none.
+    session({ secret: sessionSecret, store: sessionStore }),
     // auth: /api and below need a key in `X-API-Key` (not /apix); everything else is open.
     // Missing or wrong keys get a 401 with `WWW-Authenticate`, rendered by the stack.
     named('auth', apiKey({ keys: apiKeys, paths: ['/api'] })),

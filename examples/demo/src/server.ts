@@ -134,7 +134,10 @@ async function finish(code: number): Promise<void> {
 
 /** A connected node-redis client; exits with a message when Redis cannot be reached. */
 async function connectRedis(url: string) {
-  const client = createClient({ url })
+  // disableOfflineQueue: while Redis is down, commands fail at once (the session layer
+  // answers 503 right away) instead of queueing, unbounded, and being applied after a
+  // client was told its request failed. As packages/session's README recommends.
+  const client = createClient({ url, disableOfflineQueue: true })
   // Reported, not fatal: the client reconnects by itself and the session layer answers 503
   // meanwhile.
   client.on('error', (err: Error) => console.error(`Redis (${url}): ${err.message}`))

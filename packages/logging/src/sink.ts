@@ -243,6 +243,8 @@ export class StreamSink {
     this.#health.dropped += this.#pendingLines
     this.#pending = ''
     this.#pendingLines = 0
+    // Nothing left for the exit hook either: do not keep the sink (and its stream) alive.
+    pending.delete(this)
     this.#release()
   }
 

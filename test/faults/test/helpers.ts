@@ -119,8 +119,8 @@ export function demoLayers(handler: Handler, accessLog?: Middleware): Handler {
       credentials: true,
       exposedHeaders: ['X-Response-Time', 'Server-Timing', 'X-Request-Id'],
     }),
-    session({ secret: SECRET }),
     serveStatic(DEMO_PUBLIC, { prefix: '/static', fallthrough: false, maxAge: 60 }),
+    session({ secret: SECRET }),
     apiKey({ keys: [KEY], paths: ['/api'] }),
     mount('/api', apiHandler)
   )(handler)
