@@ -370,7 +370,7 @@ export function buildMiddleware<P>(guard: Guard<P>, common: Common): AuthMiddlew
       ? undefined
       : (res: ServerResponse): void => {
           if (cacheControl !== false && !res.hasHeader('cache-control')) {
-            res.setHeader('Cache-Control', cacheControl)
+            res.setHeader('cache-control', cacheControl)
           }
           if (vary.length === 1) appendVary(res, vary[0] as string)
           else if (vary.length > 1) appendVary(res, vary as string[])

@@ -54,13 +54,13 @@ export function cors(options: CorsOptions = {}): Middleware {
   const exposeAll = o.credentials && o.exposed.includes('*')
   const actualListener = (acao: string): HeadersListener =>
     function corsHeaders(res: ServerResponse): void {
-      res.setHeader('Access-Control-Allow-Origin', acao)
-      if (o.credentials) res.setHeader('Access-Control-Allow-Credentials', 'true')
+      res.setHeader('access-control-allow-origin', acao)
+      if (o.credentials) res.setHeader('access-control-allow-credentials', 'true')
       if (o.exposedValue !== undefined) {
-        res.setHeader('Access-Control-Expose-Headers', o.exposedValue)
+        res.setHeader('access-control-expose-headers', o.exposedValue)
       } else if (exposeAll) {
         const names = exposableNames(res.getHeaderNames(), explicitExposed)
-        if (names.length > 0) res.setHeader('Access-Control-Expose-Headers', names.join(', '))
+        if (names.length > 0) res.setHeader('access-control-expose-headers', names.join(', '))
       }
       if (o.varyOrigin) appendVary(res, 'Origin')
     }
@@ -126,22 +126,22 @@ export function cors(options: CorsOptions = {}): Middleware {
   }
 
   function applyPreflight(req: IncomingMessage, res: ServerResponse, acao: string): void {
-    res.setHeader('Access-Control-Allow-Origin', acao)
-    if (o.credentials) res.setHeader('Access-Control-Allow-Credentials', 'true')
+    res.setHeader('access-control-allow-origin', acao)
+    if (o.credentials) res.setHeader('access-control-allow-credentials', 'true')
     const methods = allowMethods(req)
-    if (methods !== undefined) res.setHeader('Access-Control-Allow-Methods', methods)
+    if (methods !== undefined) res.setHeader('access-control-allow-methods', methods)
     const headers = allowHeaders(req)
-    if (headers !== undefined) res.setHeader('Access-Control-Allow-Headers', headers)
-    if (o.maxAge !== undefined) res.setHeader('Access-Control-Max-Age', o.maxAge)
+    if (headers !== undefined) res.setHeader('access-control-allow-headers', headers)
+    if (o.maxAge !== undefined) res.setHeader('access-control-max-age', o.maxAge)
     if (req.headers['access-control-request-private-network'] === 'true') {
-      if (o.privateNetwork) res.setHeader('Access-Control-Allow-Private-Network', 'true')
+      if (o.privateNetwork) res.setHeader('access-control-allow-private-network', 'true')
       else if (o.onRefused !== undefined) {
         o.onRefused('private-network-not-allowed', req.headers.origin as string, req)
       }
     }
     if (preflightVary.length > 0) {
       // Usually nothing has set Vary yet on a preflight: set the precomputed value.
-      if (res.getHeader('Vary') === undefined) res.setHeader('Vary', preflightVaryValue)
+      if (res.getHeader('vary') === undefined) res.setHeader('vary', preflightVaryValue)
       else appendVary(res, preflightVary)
     }
   }
@@ -149,7 +149,7 @@ export function cors(options: CorsOptions = {}): Middleware {
   function endPreflight(res: ServerResponse): void {
     res.statusCode = o.status
     // 204 has no body by definition (Node sends no length); other statuses say it is empty.
-    if (o.status !== 204) res.setHeader('Content-Length', '0')
+    if (o.status !== 204) res.setHeader('content-length', '0')
     res.end()
   }
 

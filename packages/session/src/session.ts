@@ -483,8 +483,8 @@ export class SessionImpl implements Session<Record<string, unknown>> {
       }
       const body = `${expose ? error.message : (STATUS_CODES[status] ?? 'Error')}\n`
       res.statusCode = status
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-      res.setHeader('Content-Length', Buffer.byteLength(body))
+      res.setHeader('content-type', 'text/plain; charset=utf-8')
+      res.setHeader('content-length', Buffer.byteLength(body))
       res.end(body)
     } else {
       res.destroy()
@@ -511,7 +511,7 @@ export class SessionImpl implements Session<Record<string, unknown>> {
         }
         this.outCookie = this.cookieFor(write, now)
       }
-      if (this.outCookie !== undefined) res.appendHeader('Set-Cookie', this.outCookie)
+      if (this.outCookie !== undefined) res.appendHeader('set-cookie', this.outCookie)
     } catch (err) {
       // Reported when the response ends (the head cannot fail here).
       this.error = toRequestError(err)

@@ -18,14 +18,14 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 export function appendVary(res: ServerResponse, field: string | readonly string[]): void {
   // Fast path, the common case: one field name, and no Vary yet or a single other one.
   if (typeof field === 'string' && TOKEN.test(field)) {
-    const current = res.getHeader('Vary')
+    const current = res.getHeader('vary')
     if (current === undefined) {
-      res.setHeader('Vary', field)
+      res.setHeader('vary', field)
       return
     }
     if (typeof current === 'string' && (current === '*' || TOKEN.test(current))) {
       if (current !== '*' && current.toLowerCase() !== field.toLowerCase()) {
-        res.setHeader('Vary', `${current}, ${field}`)
+        res.setHeader('vary', `${current}, ${field}`)
       }
       return
     }
@@ -39,7 +39,7 @@ export function appendVary(res: ServerResponse, field: string | readonly string[
     }
   }
   if (fields.length === 0) return
-  const current = res.getHeader('Vary')
+  const current = res.getHeader('vary')
   const existing =
     current === undefined
       ? []
@@ -47,11 +47,11 @@ export function appendVary(res: ServerResponse, field: string | readonly string[
         ? current.flatMap((v) => splitList(String(v)))
         : splitList(String(current))
   if (existing.includes('*')) {
-    if (existing.length !== 1 || Array.isArray(current)) res.setHeader('Vary', '*')
+    if (existing.length !== 1 || Array.isArray(current)) res.setHeader('vary', '*')
     return
   }
   if (fields.includes('*')) {
-    res.setHeader('Vary', '*')
+    res.setHeader('vary', '*')
     return
   }
   const seen = new Set(existing.map((v) => v.toLowerCase()))
@@ -63,7 +63,7 @@ export function appendVary(res: ServerResponse, field: string | readonly string[
     out.push(f)
   }
   if (out.length === existing.length && !Array.isArray(current)) return
-  res.setHeader('Vary', out.join(', '))
+  res.setHeader('vary', out.join(', '))
 }
 
 function splitList(value: string): string[] {

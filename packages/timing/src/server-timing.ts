@@ -190,13 +190,13 @@ function exposeToOrigins(
 function allowTimingFor(res: ServerResponse, origin: string): void {
   const existing = res.getHeader('timing-allow-origin')
   if (existing === undefined) {
-    res.setHeader('Timing-Allow-Origin', origin)
+    res.setHeader('timing-allow-origin', origin)
     return
   }
   const list = Array.isArray(existing) ? existing.join(', ') : String(existing)
   const items = list.split(',').map((s) => s.trim())
   if (!items.includes(origin) && !items.includes('*')) {
-    res.setHeader('Timing-Allow-Origin', `${list}, ${origin}`)
+    res.setHeader('timing-allow-origin', `${list}, ${origin}`)
   }
 }
 
@@ -246,7 +246,7 @@ function writeServerTiming(
   const value = parts.join(', ')
   const existing = res.getHeader('server-timing')
   res.setHeader(
-    'Server-Timing',
+    'server-timing',
     existing === undefined
       ? value
       : `${Array.isArray(existing) ? existing.join(', ') : String(existing)}, ${value}`
