@@ -31,13 +31,18 @@ Options:
       --max-restart-delay <ms>   longest back-off (15000)
       --max-restarts <n>         crashes at start in a row before giving up (10)
       --min-uptime <ms>          a worker that dies sooner crashed at start (5000)
+      --primary <module>         import <module> in the primary before forking the
+                                 workers, e.g. @shallot/monitoring/primary; a path
+                                 starts with ./ ../ or /, anything else is a package
+                                 (repeatable: run in order)
   -h, --help                     show this help
   -v, --version                  show the version
 
 Signals: SIGTERM/SIGINT shut down gracefully (a second one exits at once);
 SIGHUP replaces every worker, loading the module anew.
 Exit codes: 0 shut down, 1 workers kept crashing at start, 2 bad arguments,
-3 the module could not be loaded, 4 could not listen, 128+n forced by signal n.
+3 the module (or a --primary module) could not be loaded, 4 could not listen,
+128+n forced by signal n.
 `
 
 /** CLI flags and the options they set. */
@@ -58,7 +63,7 @@ const NUMERIC: Readonly<Record<string, keyof ServeOptions>> = {
 class UsageError extends Error {}
 
 function flagOf(option: string): string {
-  if (option === 'workers' || option === 'host') return `--${option}`
+  if (option === 'workers' || option === 'host' || option === 'primary') return `--${option}`
   for (const [flag, name] of Object.entries(NUMERIC)) if (name === option) return `--${flag}`
   return option
 }
@@ -74,6 +79,7 @@ const SPEC: NonNullable<ParseArgsConfig['options']> = {
   port: { type: 'string', short: 'p' },
   host: { type: 'string', short: 'H' },
   workers: { type: 'string', short: 'w' },
+  primary: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
   ...Object.fromEntries(
@@ -113,6 +119,7 @@ function parse(argv: string[]): Parsed {
     }
   }
   if (typeof v.host === 'string') options.host = v.host
+  if (Array.isArray(v.primary)) options.primary = v.primary as string[]
   if (typeof v.workers === 'string') {
     if (v.workers === 'auto') options.workers = 'auto'
     else if (/^\d{1,4}$/.test(v.workers)) options.workers = Number(v.workers)

@@ -19,7 +19,7 @@ import { claimWorkerConfig, WorkerRuntime } from './worker.js'
 
 export type { ServeAddress } from './address.js'
 export { ServeError, type ServeErrorCode } from './errors.js'
-export type { ServeOptions } from './options.js'
+export type { PrimaryHook, ServeOptions } from './options.js'
 
 /** What {@link serve} returns. */
 export interface Serving {

@@ -1,8 +1,17 @@
 import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
+import { isAbsolute, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 /** Longest delay `setTimeout` accepts (about 24.8 days). */
 const MAX_MS = 2_147_483_647
+
+/**
+ * Code that runs in the primary, once, before it forks the workers: a module (a path, a `file:`
+ * URL, or a package specifier such as `'@shallot/monitoring/primary'`) that is imported there,
+ * or a function that is called there. See {@link ServeOptions.primary}.
+ */
+export type PrimaryHook = string | URL | (() => unknown)
 
 /** Options of {@link serve}. Every one is checked when `serve()` is called. */
 export interface ServeOptions {
@@ -30,6 +39,27 @@ export interface ServeOptions {
    * @default 0
    */
   workers?: number | 'auto'
+  /**
+   * Code to run in the primary process, once, before it forks the workers (the CLI's
+   * `--primary`, repeatable): what needs the primary, such as `@shallot/monitoring`'s
+   * `setupClusterPrimary()` for cluster-wide `/metrics`. Each hook is one of:
+   *
+   * - a module: a path (`'./primary.js'`, resolved against the working directory; it must
+   *   start with `./`, `../` or `/`), a `file:` URL, or a package specifier
+   *   (`'@shallot/monitoring/primary'`, resolved from the working directory as
+   *   `require.resolve` does). It is imported; its top-level code (and top-level `await`)
+   *   is the hook, its exports are ignored;
+   * - a function, called with no argument and awaited.
+   *
+   * Several hooks run one after the other, in order, and the workers are forked once all of
+   * them are done. One that throws, rejects, cannot be loaded or can never finish stops the
+   * server before any worker starts: `ready` rejects with a `ServeError` `ERR_SERVE_LOAD`,
+   * exit code 3. Never run in the workers (a worker that re-runs the program skips it).
+   * Needs `workers` >= 1: with `workers: 0` there is no primary, and the option is refused.
+   *
+   * @default none
+   */
+  primary?: PrimaryHook | readonly PrimaryHook[]
   /**
    * How long (ms) an idle keep-alive connection is kept open, waiting for its next request
    * (`server.keepAliveTimeout`). Above the 60 s idle timeout of nginx's upstream keep-alive and
@@ -140,7 +170,17 @@ export interface ResolvedOptions {
   minUptime: number
   signals: boolean
   log: (line: string) => void
+  primary: readonly ResolvedHook[]
 }
+
+/**
+ * @internal A primary hook after validation: a function, a module by `file:` URL, or a package
+ * specifier to resolve from `cwd` when the hook runs (a failure then is a load error, exit 3).
+ */
+export type ResolvedHook =
+  | { kind: 'function'; fn: () => unknown }
+  | { kind: 'url'; url: string }
+  | { kind: 'package'; specifier: string; cwd: string }
 
 const KNOWN: readonly string[] = [
   'port',
@@ -158,6 +198,7 @@ const KNOWN: readonly string[] = [
   'minUptime',
   'signals',
   'log',
+  'primary',
 ]
 
 /** The peers' names (Gunicorn, pm2, throng, Fastify) and what to use instead. */
@@ -176,6 +217,9 @@ const HINTS: Readonly<Record<string, string>> = {
   grace: 'use "shutdownTimeout"',
   max_requests: 'use "maxRequests"',
   max_requests_jitter: 'use "maxRequestsJitter"',
+  preload: 'use "primary" for code that must run in the primary; the workers import the module',
+  onStarting: 'use "primary"',
+  on_starting: 'use "primary"',
   connectionTimeout: 'use "requestTimeout"',
 }
 
@@ -350,6 +394,8 @@ export function resolveOptions(
   else if (typeof o.log === 'function') log = o.log
   else if (o.log !== undefined) badOption('log', 'false or a function (line) => void', o.log)
 
+  const primary = resolveHooks(o.primary, workers)
+
   return {
     port,
     host,
@@ -366,5 +412,54 @@ export function resolveOptions(
     minUptime,
     signals,
     log,
+    primary,
   }
+}
+
+const HOOK = 'a module path, a file: URL, a package specifier or a function'
+
+/** Checks the `primary` option; paths become file: URLs against the working directory now. */
+function resolveHooks(value: ServeOptions['primary'], workers: number): ResolvedHook[] {
+  if (value === undefined) return []
+  const list: readonly unknown[] = Array.isArray(value) ? value : [value]
+  const hooks = list.map((hook): ResolvedHook => {
+    if (typeof hook === 'function') return { kind: 'function', fn: hook as () => unknown }
+    if (hook instanceof URL) {
+      if (hook.protocol !== 'file:') badOption('primary', `${HOOK} (a file: URL)`, hook.href)
+      return { kind: 'url', url: hook.href }
+    }
+    if (typeof hook !== 'string' || hook.trim() === '' || hook.includes('\0')) {
+      badOption('primary', HOOK, hook)
+    }
+    if (hook.startsWith('file:')) {
+      let url: URL
+      try {
+        url = new URL(hook)
+      } catch {
+        return badOption('primary', `${HOOK} (a valid file: URL)`, hook)
+      }
+      return { kind: 'url', url: url.href }
+    }
+    if (isPath(hook)) return { kind: 'url', url: pathToFileURL(resolve(hook)).href }
+    return { kind: 'package', specifier: hook, cwd: process.cwd() }
+  })
+  if (hooks.length > 0 && workers === 0) {
+    throw new TypeError(
+      `[@shallot/serve] option "primary" needs "workers" of 1 or more: with "workers" 0 there is no primary process, only the one that serves`
+    )
+  }
+  return hooks
+}
+
+/** A path rather than a package specifier, as Node's `--import` tells them apart. */
+function isPath(spec: string): boolean {
+  return (
+    spec === '.' ||
+    spec === '..' ||
+    spec.startsWith('./') ||
+    spec.startsWith('../') ||
+    spec.startsWith('.\\') ||
+    spec.startsWith('..\\') ||
+    isAbsolute(spec)
+  )
 }

@@ -2,7 +2,8 @@ import cluster, { type Worker } from 'node:cluster'
 import { randomInt } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { type ServeAddress, toServeAddress } from './address.js'
-import { EXIT_CODES, firstLine, ServeError } from './errors.js'
+import { EXIT_CODES, errorText, firstLine, ServeError } from './errors.js'
+import { hookLabel, runHook } from './hooks.js'
 import type { ResolvedOptions } from './options.js'
 import { signalExitCode } from './signals.js'
 import { WORKER_ENV, type WorkerConfig, type WorkerMessage } from './worker.js'
@@ -88,15 +89,68 @@ export class Supervisor {
     this.closed = new Promise<number>((resolve) => {
       this.#resolveClosed = resolve
     })
-    if (program.kind === 'module') {
+    if (options.primary.length === 0) this.#start()
+    else void this.#runHooks()
+  }
+
+  /**
+   * Runs the primary hooks in order, then forks the workers; a failing hook stops everything.
+   * A hook that waits for something nothing in the process can bring about (a top-level
+   * `await` of a promise that never settles, with no timer or socket left) would let the
+   * process exit 0 with nothing said: `beforeExit` tells that moment, and it fails instead.
+   */
+  async #runHooks(): Promise<void> {
+    let label = ''
+    let stalled: (err: ServeError) => void = () => {}
+    const stall = new Promise<never>((_, reject) => {
+      stalled = reject
+    })
+    stall.catch(() => {})
+    const onBeforeExit = () =>
+      stalled(
+        new ServeError(
+          'ERR_SERVE_LOAD',
+          `the primary hook ${label} never finished: it waits for a promise that nothing left in the process can settle`
+        )
+      )
+    process.on('beforeExit', onBeforeExit)
+    try {
+      for (const hook of this.#o.primary) {
+        if (this.#stopping !== undefined) return
+        label = hookLabel(hook)
+        try {
+          await Promise.race([runHook(hook), stall])
+        } catch (err) {
+          const e =
+            err instanceof ServeError ? err : new ServeError('ERR_SERVE_LOAD', errorText(err))
+          if (this.#stopping !== undefined) return
+          this.#o.log(e.message)
+          this.#o.log(
+            `stopping: a primary hook failed, no worker was started (exit code ${e.exitCode})`
+          )
+          this.#fail(e)
+          return
+        }
+        this.#o.log(`primary hook ${label} done`)
+      }
+    } finally {
+      process.off('beforeExit', onBeforeExit)
+    }
+    this.#start()
+  }
+
+  /** Forks the workers (once the primary hooks are done). */
+  #start(): void {
+    if (this.#stopping !== undefined) return
+    if (this.#program.kind === 'module') {
       cluster.setupPrimary({
         exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)),
         args: [],
       })
     } else {
-      cluster.setupPrimary({ exec: program.path, args: program.args })
+      cluster.setupPrimary({ exec: this.#program.path, args: this.#program.args })
     }
-    for (let slot = 1; slot <= options.workers; slot++) this.#fork(slot, undefined)
+    for (let slot = 1; slot <= this.#o.workers; slot++) this.#fork(slot, undefined)
   }
 
   /** The pids of the workers that serve or are starting (not those being retired). */

@@ -32,6 +32,7 @@ describe('shallot-serve: arguments', () => {
         '--max-restart-delay',
         '--max-restarts',
         '--min-uptime',
+        '--primary',
       ]) {
         expect(stdout).toContain(option)
       }
