@@ -289,9 +289,11 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
   // that clears the headers before its error page (Koa) cannot lose it. An id the
   // application set itself is kept.
   const idHeader = o.requestId?.header ?? ''
+  // Node lower-cases the name hasHeader is given: a lower-case one is not copied again.
+  const idHeaderKey = idHeader.toLowerCase()
   const sendId: HeadersListener = (res) => {
     const id = (res.req as Slot)[kEntries]?.requestId
-    if (id !== undefined && !res.hasHeader(idHeader)) res.setHeader(idHeader, id)
+    if (id !== undefined && !res.hasHeader(idHeaderKey)) res.setHeader(idHeader, id)
   }
   const sendIdAndMarkHead: HeadersListener = (res) => {
     sendId(res)

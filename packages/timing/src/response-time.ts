@@ -29,6 +29,8 @@ export interface ResponseTimeOptions {
 /** @internal Validated responseTime options. */
 export interface ResolvedResponseTime {
   header: string
+  /** `header` in lower case: what Node keys its header table by (hasHeader copies otherwise). */
+  key: string
   digits: number
   unit: string
 }
@@ -50,6 +52,7 @@ export function resolveResponseTime(
   }
   return {
     header,
+    key: header.toLowerCase(),
     digits: integerOption(`${prefix}digits`, o.digits, 0, 6, 3),
     unit: booleanOption(`${prefix}suffix`, o.suffix, true) ? 'ms' : '',
   }
@@ -57,7 +60,7 @@ export function resolveResponseTime(
 
 /** @internal Sets the header unless it is there already. */
 export function setResponseTime(res: ServerResponse, o: ResolvedResponseTime, ms: number): void {
-  if (!res.hasHeader(o.header)) res.setHeader(o.header, formatNumber(ms, o.digits) + o.unit)
+  if (!res.hasHeader(o.key)) res.setHeader(o.header, formatNumber(ms, o.digits) + o.unit)
 }
 
 /**
