@@ -563,7 +563,10 @@ describe('session: req.session for code ported from Express', () => {
 
   it('should refuse `delete req.session`, which would keep the session alive, and nest', async () => {
     await withServer(
-      stack(session({ secret: SECRET, property: true }), session({ secret: SECRET, property: true })),
+      stack(
+        session({ secret: SECRET, property: true }),
+        session({ secret: SECRET, property: true })
+      ),
       async ({ url }) => {
         expect((await rawRequest(url)).body).toBe('TypeError object')
       },

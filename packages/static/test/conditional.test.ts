@@ -44,7 +44,9 @@ describe('static: validators', () => {
       for (const name of ['up.txt', 'down.txt']) {
         const st = statSync(`${g.root}/${name}`)
         const r = await t.get(`/${name}`)
-        expect(r.headers.etag).toBe(`W/"${st.size.toString(16)}-${st.mtime.getTime().toString(16)}"`)
+        expect(r.headers.etag).toBe(
+          `W/"${st.size.toString(16)}-${st.mtime.getTime().toString(16)}"`
+        )
         expect(r.headers['last-modified']).toBe(st.mtime.toUTCString())
       }
       expect(statSync(`${g.root}/up.txt`).mtime.toUTCString()).toBe('Mon, 01 Jan 2024 00:00:00 GMT')
