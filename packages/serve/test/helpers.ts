@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { type IncomingHttpHeaders, request } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { type Exit, type GroupProcess, spawnGroup } from '@shallot/test-utils'
 import { afterEach } from 'vitest'
 
 /** The built CLI: turbo builds the package before its tests run. */
@@ -13,66 +13,30 @@ export function fixture(name: string): string {
   return `${FIXTURES}${name}`
 }
 
-export interface Exit {
-  code: number | null
-  signal: NodeJS.Signals | null
-}
+export type { Exit }
 
 /** A running CLI (or fixture script), its output read line by line. */
-export interface Running {
-  child: ChildProcess
-  pid: number
-  /** Lines written to stderr so far (the server's own lines). */
-  stderr: string[]
-  /** Lines written to stdout so far (the fixture application's). */
-  stdout: string[]
-  exited: Promise<Exit>
-  /**
-   * Resolves with the match once a stderr (or stdout) line from line `from` on matches;
-   * rejects after `ms` or when the process exits first.
-   */
-  waitFor(re: RegExp, options?: WaitOptions): Promise<RegExpMatchArray>
+export interface Running extends GroupProcess {
   /** Waits for the ready line and returns the port it names. */
   ready(ms?: number): Promise<number>
   /** Sends a signal to the primary only. */
   signal(signal: NodeJS.Signals): void
-  /** Sends a signal to the whole process group, as a terminal's Ctrl-C does. */
-  signalGroup(signal: NodeJS.Signals): void
-  /** Everything written so far, for failure messages. */
-  output(): string
-}
-
-export interface WaitOptions {
-  /** Default 10 s. */
-  ms?: number
-  /** Default stderr, where the server writes its lines. */
-  stream?: 'stderr' | 'stdout'
-  /** The first line to look at (`r.stderr.length` before an action: only newer lines). */
-  from?: number
 }
 
 const running = new Set<Running>()
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL')
-  } catch {
-    // Already gone.
-  }
-}
 
 // Every process a test started is killed after it, even when it failed: the CLI runs in its
 // own process group (detached), which holds its workers, and the whole group is killed.
 afterEach(async () => {
   const left = [...running]
   running.clear()
-  for (const r of left) killGroup(r.pid)
+  for (const r of left) r.signalGroup('SIGKILL')
   await Promise.all(
     left.map((r) => Promise.race([r.exited, new Promise((resolve) => setTimeout(resolve, 2000))]))
   )
 })
 process.once('exit', () => {
-  for (const r of running) killGroup(r.pid)
+  for (const r of running) r.signalGroup('SIGKILL')
 })
 
 /** Starts `node <script> ...args` in its own process group. */
@@ -89,90 +53,20 @@ export function start(
   const env = { ...process.env, ...options.env }
   // The tests' own PORT must not leak into the CLI unless a test sets it.
   if (options.env?.PORT === undefined) delete env.PORT
-  const child = spawn(process.execPath, [script, ...args], {
+  const p = spawnGroup('shallot-serve', process.execPath, [script, ...args], {
     cwd: options.cwd ?? FIXTURES,
     env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    defaultStream: 'stderr',
   })
-  const stderr: string[] = []
-  const stdout: string[] = []
-  const waiters = new Set<() => void>()
-  const collect = (stream: NodeJS.ReadableStream, lines: string[]) => {
-    let rest = ''
-    stream.setEncoding('utf8')
-    stream.on('data', (chunk: string) => {
-      const parts = (rest + chunk).split('\n')
-      rest = parts.pop() ?? ''
-      lines.push(...parts)
-      for (const w of waiters) w()
-    })
-  }
-  collect(child.stdout as NodeJS.ReadableStream, stdout)
-  collect(child.stderr as NodeJS.ReadableStream, stderr)
-  const exited = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      // Let the last output arrive.
-      setTimeout(() => {
-        for (const w of waiters) w()
-        resolve({ code, signal })
-      }, 50)
-    })
-  })
-  let gone = false
-  void exited.then(() => {
-    gone = true
-    for (const w of waiters) w()
-  })
-  const output = () => `--- stderr ---\n${stderr.join('\n')}\n--- stdout ---\n${stdout.join('\n')}`
-  const r: Running = {
-    child,
-    pid: child.pid as number,
-    stderr,
-    stdout,
-    exited,
-    output,
-    waitFor(re, { ms = 10_000, stream = 'stderr', from = 0 } = {}) {
-      const lines = stream === 'stderr' ? stderr : stdout
-      return new Promise((resolve, reject) => {
-        let seen = from
-        const check = () => {
-          for (; seen < lines.length; seen++) {
-            const m = (lines[seen] as string).match(re)
-            if (m !== null) {
-              done()
-              resolve(m)
-              return
-            }
-          }
-          if (gone) {
-            done()
-            reject(new Error(`exited before a line matched ${re}\n${output()}`))
-          }
-        }
-        const timer = setTimeout(() => {
-          done()
-          reject(new Error(`no line matched ${re} within ${ms} ms\n${output()}`))
-        }, ms)
-        const done = () => {
-          clearTimeout(timer)
-          waiters.delete(check)
-        }
-        waiters.add(check)
-        check()
-      })
-    },
+  const r: Running = Object.assign(p, {
     async ready(ms = 15_000) {
-      const m = await r.waitFor(/listening on http:\/\/[^ ]+:(\d+) \(/, { ms })
+      const m = await p.waitFor(/listening on http:\/\/[^ ]+:(\d+) \(/, { ms })
       return Number(m[1])
     },
-    signal(signal) {
-      child.kill(signal)
+    signal(signal: NodeJS.Signals) {
+      p.child.kill(signal)
     },
-    signalGroup(signal) {
-      process.kill(-(child.pid as number), signal)
-    },
-  }
+  })
   running.add(r)
   return r
 }

@@ -4,13 +4,13 @@
  * self-signed certificate made by openssl. Every process runs in its own process group, which
  * `stopAll()` kills (workers and nginx workers included); so does the runner's exit.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '@shallot/test-utils'
+import { freePort, type GroupProcess, spawnGroup } from '@shallot/test-utils'
 import { type Substitutions, testNginxConfig } from './recipe.js'
 
 /** test/proxy: the working directory of shallot-serve, so `--primary @shallot/...` resolves. */
@@ -21,34 +21,13 @@ const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?
 const OPENSSL = existsSync('/usr/bin/openssl') ? '/usr/bin/openssl' : 'openssl'
 
 /** A child process in its own group, its output kept line by line. */
-export interface Proc {
-  name: string
-  child: ChildProcess
-  stdout: string[]
-  stderr: string[]
-  exited: Promise<void>
-  /** Resolves with the first line (from index `from` on) of `stream` that matches; bounded. */
-  waitFor(
-    re: RegExp,
-    options?: { stream?: 'stdout' | 'stderr'; from?: number; ms?: number }
-  ): Promise<RegExpMatchArray>
-  output(): string
-}
+export type Proc = GroupProcess
 
 const procs = new Set<Proc>()
 const tempDirs = new Set<string>()
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-  try {
-    process.kill(-child.pid, signal)
-  } catch {
-    // Already gone.
-  }
-}
-
 process.once('exit', () => {
-  for (const p of procs) killGroup(p.child, 'SIGKILL')
+  for (const p of procs) p.signalGroup('SIGKILL')
 })
 
 function run(
@@ -57,78 +36,10 @@ function run(
   args: string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}
 ): Proc {
-  const child = spawn(command, args, {
+  const proc = spawnGroup(name, command, args, {
     cwd: options.cwd ?? PACKAGE_DIR,
     env: { ...process.env, ...options.env },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const stdout: string[] = []
-  const stderr: string[] = []
-  const listeners = new Set<() => void>()
-  let gone = false
-  const collect = (stream: NodeJS.ReadableStream, lines: string[]) => {
-    let rest = ''
-    stream.setEncoding('utf8')
-    stream.on('data', (chunk: string) => {
-      const parts = (rest + chunk).split('\n')
-      rest = parts.pop() ?? ''
-      lines.push(...parts)
-      for (const l of listeners) l()
-    })
-  }
-  collect(child.stdout as NodeJS.ReadableStream, stdout)
-  collect(child.stderr as NodeJS.ReadableStream, stderr)
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      // Let the last output arrive.
-      setTimeout(() => {
-        gone = true
-        for (const l of listeners) l()
-        resolve()
-      }, 50)
-    })
-  })
-  const output = () =>
-    `--- ${name} stderr ---\n${stderr.slice(-60).join('\n')}\n--- ${name} stdout ---\n${stdout.slice(-60).join('\n')}`
-  const proc: Proc = {
-    name,
-    child,
-    stdout,
-    stderr,
-    exited,
-    output,
-    waitFor(re, { stream = 'stdout', from = 0, ms = 10_000 } = {}) {
-      const lines = stream === 'stdout' ? stdout : stderr
-      return new Promise((resolve, reject) => {
-        let seen = from
-        const done = () => {
-          clearTimeout(timer)
-          listeners.delete(check)
-        }
-        const check = () => {
-          for (; seen < lines.length; seen++) {
-            const m = (lines[seen] as string).match(re)
-            if (m !== null) {
-              done()
-              resolve(m)
-              return
-            }
-          }
-          if (gone) {
-            done()
-            reject(new Error(`${name} exited before a line matched ${re}\n${output()}`))
-          }
-        }
-        const timer = setTimeout(() => {
-          done()
-          reject(new Error(`no ${name} line matched ${re} within ${ms} ms\n${output()}`))
-        }, ms)
-        listeners.add(check)
-        check()
-      })
-    },
-  }
   procs.add(proc)
   return proc
 }
@@ -145,14 +56,14 @@ export function tempDir(prefix: string): string {
 export async function stopAll(): Promise<void> {
   const left = [...procs]
   procs.clear()
-  for (const p of left) killGroup(p.child, 'SIGTERM')
+  for (const p of left) p.signalGroup('SIGTERM')
   await Promise.all(
     left.map(async (p) => {
-      const timer = setTimeout(() => killGroup(p.child, 'SIGKILL'), 3000)
+      const timer = setTimeout(() => p.signalGroup('SIGKILL'), 3000)
       await Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000))])
       clearTimeout(timer)
       // The group may hold children the leader left behind.
-      killGroup(p.child, 'SIGKILL')
+      p.signalGroup('SIGKILL')
     })
   )
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })

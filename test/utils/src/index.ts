@@ -120,4 +120,10 @@ export function failOnUnhandledRejections(): void {
   })
 }
 
+export {
+  type Exit,
+  type GroupProcess,
+  spawnGroup,
+  type WaitOptions,
+} from './process.js'
 export { freePort, RedisServer } from './redis.js'
