@@ -14,7 +14,6 @@ import {
   onFinished,
   onHeaders,
 } from '@shallot/stack'
-import { v4 as uuid } from 'uuid'
 import { bodiless, Entry, type LogLevel, levelOf, sentStatus } from './entry.js'
 import { escapeLine } from './escape.js'
 import { devFormat, errorLine, errorType, FORMATS, jsonFormat } from './formats.js'
@@ -36,6 +35,7 @@ import {
   type Needs,
   type TokenContext,
 } from './tokens.js'
+import { randomId } from './uuid.js'
 
 /** The middleware `logging()` returns, with the handle to its sink. */
 export interface LoggingMiddleware extends Middleware {
@@ -303,20 +303,20 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
   const ids = o.requestId
   const generate = ids?.generate
   function newId(): string {
-    if (generate === undefined) return uuid()
+    if (generate === undefined) return randomId()
     let id: unknown
     try {
       id = generate()
     } catch (err) {
       health.fault('SHALLOT_LOGGING_REQUEST_ID', 'requestId.generate() threw (a UUID is used)', err)
-      return uuid()
+      return randomId()
     }
     if (typeof id === 'string' && REQUEST_ID.test(id)) return id
     health.warn(
       'SHALLOT_LOGGING_REQUEST_ID',
       `requestId.generate() returned ${typeof id === 'string' ? JSON.stringify(id.slice(0, 40)) : typeof id}, not 1 to 128 of A-Z a-z 0-9 - _ . : + = /: a UUID is used instead`
     )
-    return uuid()
+    return randomId()
   }
 
   const traceparent = o.traceparent
