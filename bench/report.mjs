@@ -15,7 +15,7 @@
  * @typedef {{ scenario: string, of?: string, min: number, ratio: number | null, rangeMin: number | null, rangeMax: number | null, cpuRatio: number | null, pass: boolean }} Goal
  * @typedef {{ id: string, title: string, reference: string, chart: boolean }} Family
  * @typedef {{
- *   summary: { rows: Row[], goals: Goal[], comparisons: ({ a: string, b: string } & Ratios)[], costs: any[] },
+ *   summary: { rows: Row[], goals: Goal[], comparisons: ({ a: string, b: string } & Ratios)[], costs: any[], floors?: any[] },
  *   families: Family[],
  *   machine: { cpuCount: number, cpuModel: string, platform: string, release: string, node: string, memoryGiB: number, pinning: string },
  *   options: { quick: boolean, tool: string, rounds: number, warmup: number, duration: number, connections: number, pipelining: number },
@@ -61,6 +61,7 @@ function setup(r) {
  */
 export function renderReport(r) {
   const { rows, goals, comparisons, costs } = r.summary
+  const floors = r.summary.floors ?? []
   const minutes = Math.round((r.finishedAt.getTime() - r.startedAt.getTime()) / 60_000)
   const out = []
   out.push(r.options.quick ? '# Shallot benchmarks: quick smoke test' : '# Shallot benchmarks')
@@ -136,6 +137,32 @@ export function renderReport(r) {
         `| ${c.scenario} costs ≤ ${pct(c.maxShare)} of ${c.peer} | ${c.pass ? 'PASS' : '**FAIL**'} | ` +
           `${pct(c.mine.cpu)} vs ${pct(c.theirs.cpu)} | ${pct(c.share)} | ` +
           `${pct(c.mine.rps)} vs ${pct(c.theirs.rps)} |`
+      )
+    }
+    out.push('')
+  }
+
+  if (!r.options.quick && floors.length > 0) {
+    out.push(
+      'Floors: the same answer sent by hand on bare node:http (the fewest steps that produce ' +
+        'it, no options, no hook), so a layer’s cost can be read as what its answer costs ' +
+        'anyway plus what the layer adds beyond it.'
+    )
+    out.push('')
+    out.push(
+      '| scenario | floor | req/s vs node:http (scenario, floor) | CPU/req over node:http (scenario, floor) | server CPU µs/req beyond the floor |'
+    )
+    out.push('| --- | --- | ---: | ---: | ---: |')
+    /** @param {string} name */
+    const cpuOf = (name) =>
+      rows.find((row) => row.scenario === name)?.serverCpuUsPerReqMedian ?? null
+    for (const f of floors) {
+      const a = cpuOf(f.scenario)
+      const b = cpuOf(f.floor)
+      const beyond = a !== null && b !== null ? a - b : null
+      out.push(
+        `| ${f.scenario} | ${f.floor} | ${pct(f.ratio)}, ${pct(f.floorRatio)} | ` +
+          `${pct(f.mine.cpu)}, ${pct(f.theirs.cpu)} | ${beyond === null ? 'n/a' : `${beyond >= 0 ? '+' : ''}${beyond.toFixed(2)}`} |`
       )
     }
     out.push('')

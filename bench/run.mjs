@@ -57,6 +57,8 @@ const BASELINE = 'native'
  *   for the whole run, pinned to the server's core (its work is server-side work), passes
  *   its URL in $REDIS_URL, and counts its CPU time as the server's
  * @property {string} [family] the group it is reported (and charted) in: see FAMILIES
+ * @property {string} [floor] the scenario that sends the same answer by hand on bare node:http
+ *   (the least any implementation pays): its cost is reported beside this one's
  * @property {string} [baseline] the bare node:http scenario its ratio and cost are taken
  *   against (default native): one given the very same request, so that parsing the request's
  *   own headers counts as neither the layer's cost nor its peer's
@@ -294,6 +296,7 @@ const SCENARIOS = [
   })),
   {
     name: 'cors-simple',
+    floor: 'floor-cors-simple',
     baseline: 'native-cors-simple',
     description: '@shallot/cors, simple request from an allowed origin (credentials)',
     command: nodeServer('cors-shallot.mjs'),
@@ -304,6 +307,7 @@ const SCENARIOS = [
   },
   {
     name: 'cors-simple-expressjs',
+    floor: 'floor-cors-simple',
     baseline: 'native-cors-simple',
     description: '`cors` (expressjs) on bare node:http, same request',
     command: nodeServer('cors-expressjs.mjs'),
@@ -332,6 +336,7 @@ const SCENARIOS = [
   },
   {
     name: 'apikey',
+    floor: 'floor-apikey',
     baseline: 'native-apikey',
     description: '@shallot/auth `apiKey`, a request with a valid key',
     command: nodeServer('apikey-shallot.mjs'),
@@ -340,6 +345,7 @@ const SCENARIOS = [
   },
   {
     name: 'basic',
+    floor: 'floor-basic',
     baseline: 'native-basic',
     description: '@shallot/auth `basic`, valid credentials',
     command: nodeServer('basic-shallot.mjs'),
@@ -349,11 +355,42 @@ const SCENARIOS = [
   },
   {
     name: 'basic-express-basic-auth',
+    floor: 'floor-basic',
     baseline: 'native-basic',
     description: '`express-basic-auth` on bare node:http, same credentials',
     command: nodeServer('basic-express-basic-auth.mjs'),
     request: basicPass,
     expectBody: 'hello',
+  },
+  // Floors: the same answers sent by hand on bare node:http, without a layer
+  {
+    name: 'floor-cors-simple',
+    baseline: 'native-cors-simple',
+    description: 'floor: bare `node:http` sending the three CORS headers by hand, same request',
+    command: nodeServer('floor-cors-simple.mjs'),
+    request: corsSimple,
+    expectBody: 'hello',
+    expectHeaders: ['access-control-allow-origin', 'access-control-allow-credentials'],
+  },
+  {
+    name: 'floor-apikey',
+    baseline: 'native-apikey',
+    description:
+      'floor: bare `node:http` hashing the key (SHA-256), comparing without early exit, two headers',
+    command: nodeServer('floor-apikey.mjs'),
+    request: apiKeyPass,
+    expectBody: 'hello',
+    expectHeaders: ['cache-control', 'vary'],
+  },
+  {
+    name: 'floor-basic',
+    baseline: 'native-basic',
+    description:
+      'floor: bare `node:http` decoding Basic, hashing user and password, comparing, `Vary`',
+    command: nodeServer('floor-basic.mjs'),
+    request: basicPass,
+    expectBody: 'hello',
+    expectHeaders: ['vary'],
   },
   {
     name: 'timing',
@@ -387,6 +424,7 @@ const SCENARIOS = [
   },
   {
     name: 'logging-combined',
+    floor: 'floor-logging',
     description: '@shallot/logging, `combined` format to a file (request id on)',
     command: nodeServer('logging-shallot-combined.mjs'),
     expectBody: 'hello',
@@ -395,6 +433,7 @@ const SCENARIOS = [
   },
   {
     name: 'logging-morgan',
+    floor: 'floor-logging',
     description: '`morgan` (expressjs) `combined` to a file, on bare node:http',
     command: nodeServer('logging-morgan.mjs'),
     expectBody: 'hello',
@@ -411,6 +450,13 @@ const SCENARIOS = [
     name: 'logging-pino-http',
     description: '`pino-http` JSON lines to a file (pino.destination, async), on bare node:http',
     command: nodeServer('logging-pino-http.mjs'),
+    expectBody: 'hello',
+  },
+  {
+    name: 'floor-logging',
+    description:
+      'floor: bare `node:http` writing a `combined` line on `finish`, batched to a file, by hand',
+    command: nodeServer('floor-logging.mjs'),
     expectBody: 'hello',
   },
   {
@@ -908,7 +954,12 @@ function selectScenarios(names, custom) {
   wanted.add(BASELINE)
   // the reference of each family in the selection, so every ratio can be computed
   for (const name of [...wanted]) wanted.add(familyOf(known.get(name)).reference)
-  // and the bare node:http given the same request, for the header-level scenarios
+  // and the bare node:http given the same request, for the header-level scenarios, and
+  // the floors (whose baselines are those)
+  for (const name of [...wanted]) {
+    const floor = known.get(name)?.floor
+    if (floor !== undefined) wanted.add(floor)
+  }
   for (const name of [...wanted]) {
     const baseline = known.get(name)?.baseline
     if (baseline !== undefined) wanted.add(baseline)
@@ -1748,7 +1799,23 @@ function summarize(scenarios, runs) {
       pass,
     }
   })
-  return { rows, comparisons, goals, costs }
+  const floors = scenarios
+    .filter((s) => s.floor !== undefined && names.has(s.floor))
+    .map((s) => {
+      const floor = /** @type {string} */ (s.floor)
+      const mine = overheads(runs, s.name, baselineOf(s.name))
+      const theirs = overheads(runs, floor, baselineOf(floor))
+      return {
+        scenario: s.name,
+        floor,
+        ratio: rows.find((r) => r.scenario === s.name)?.vsNative.rpsMedian ?? null,
+        floorRatio: rows.find((r) => r.scenario === floor)?.vsNative.rpsMedian ?? null,
+        mine,
+        theirs,
+        beyond: mine.cpu !== null && theirs.cpu !== null ? mine.cpu - theirs.cpu : null,
+      }
+    })
+  return { rows, comparisons, goals, costs, floors }
 }
 
 /**
