@@ -267,6 +267,16 @@ const SCENARIOS = [
     },
   ]),
   {
+    name: 'full-floor',
+    family: 'full',
+    description:
+      'floor: bare `node:http` filling the seven roles for `/hello` by hand (no library, no request id)',
+    command: nodeServer('full-floor.mjs'),
+    request: fullRequest,
+    expectBody: HELLO,
+    expectHeaderValues: { [USER_HEADER]: 'anonymous' },
+  },
+  {
     name: 'hooks-jshttp',
     description: 'stack + 1 layer: `on-headers` + `on-finished`',
     command: nodeServer('hooks-jshttp.mjs'),
