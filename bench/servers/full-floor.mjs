@@ -13,43 +13,11 @@
 // It serves only /hello (no /login, /api, /static or /metrics): it is not a contender and has
 // no role check; no request id (not one of the seven roles; @shallot/logging sends one by
 // default).
-import { createWriteStream } from 'node:fs'
+import { combinedLog } from './floor-common.mjs'
 import { accessLogFile, CORS_ORIGIN, HELLO, TEXT, USER_HEADER } from './full-common.mjs'
 import { serve } from './serve.mjs'
 
-const out = createWriteStream(accessLogFile('full-floor'))
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
-const two = (n) => (n < 10 ? `0${n}` : `${n}`)
-let second = -1
-let date = ''
-function clf(ms) {
-  const s = Math.floor(ms / 1000)
-  if (s !== second) {
-    const d = new Date(s * 1000)
-    date = `${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000`
-    second = s
-  }
-  return date
-}
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the characters a log line escapes
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f"\\]/
-const esc = (v) => (v === undefined ? '-' : UNSAFE.test(v) ? JSON.stringify(v).slice(1, -1) : v)
-
-let pending = ''
-let busy = false
-let timer = false
-function write() {
-  timer = false
-  if (busy || pending === '') return
-  busy = true
-  const chunk = pending
-  pending = ''
-  out.write(chunk, () => {
-    busy = false
-    if (pending !== '') write()
-  })
-}
+const log = combinedLog(accessLogFile('full-floor'))
 
 // Prometheus's default buckets (seconds); one series per method and status seen.
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -72,15 +40,8 @@ function observe(method, status, seconds) {
 const kStart = Symbol('start')
 function onFinish() {
   const req = this.req
-  const h = req.headers
   observe(req.method, this.statusCode, (performance.now() - req[kStart]) / 1000)
-  const length = this.getHeader('content-length')
-  pending += `${req.socket.remoteAddress} - - [${clf(Date.now())}] "${req.method} ${esc(req.url)} HTTP/${req.httpVersion}" ${this.statusCode} ${length ?? '-'} "${esc(h.referer)}" "${esc(h['user-agent'])}"\n`
-  if (pending.length >= 65536) write()
-  else if (!timer) {
-    timer = true
-    setTimeout(write, 10).unref()
-  }
+  log(this)
 }
 
 serve('full-floor', (req, res) => {
