@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { mount, stack } from '@shallot/stack'
-import { type Listening, listen } from '@shallot/test-utils'
+import { chromiumLaunchOptions, type Listening, listen } from '@shallot/test-utils'
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { monitoring } from '../src/index.js'
@@ -21,17 +21,7 @@ let server: Listening
 let traffic: NodeJS.Timeout | undefined
 
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: 30_000,
-  })
+  browser = await chromium.launch(chromiumLaunchOptions())
   // Mounted under a prefix, to show that the page polls the stats next to itself.
   const mon = monitoring({ endpoints: false })
   let n = 0

@@ -5,23 +5,13 @@ import { mkdirSync } from 'node:fs'
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { type Handler, type Middleware, onFinished } from '@shallot/stack'
-import { type Listening, listen } from '@shallot/test-utils'
+import { chromiumLaunchOptions, type Listening, listen } from '@shallot/test-utils'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { vi } from 'vitest'
 
 /** Debian's Chromium: root, no network, no browser download. */
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: 30_000,
-  })
+  return chromium.launch(chromiumLaunchOptions())
 }
 
 /** Per test: the slowest a browser test may be (launches excluded). */

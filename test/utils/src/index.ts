@@ -120,6 +120,7 @@ export function failOnUnhandledRejections(): void {
   })
 }
 
+export { chromiumLaunchOptions } from './chromium.js'
 export {
   type Exit,
   type GroupProcess,
