@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { listen, type RawResponse, rawRequest } from '@shallot/test-utils'
 import ts from 'typescript'
-import { describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import {
   checkResponse,
   type Exchange,
@@ -132,6 +132,14 @@ async function replay(url: string, file: string, ex: Exchange): Promise<void> {
   )
   expect(checkResponse(ex, res), `${what}: ${show(res)}`).toEqual([])
 }
+
+// The type check of every block is one program over all of them: it takes seconds, and on
+// a loaded 2-core machine (CI runs the suites side by side) more than a test's timeout, so it
+// runs once before the tests, under its own bound, instead of inside whichever test is first.
+const TYPECHECK_TIMEOUT_MS = 120_000
+beforeAll(() => {
+  typeErrorsOf(DOCS)
+}, TYPECHECK_TIMEOUT_MS)
 
 describe('docs/recipes', () => {
   it('should find recipes to check', () => {
