@@ -7,7 +7,7 @@
 /** RFC 9110 §5.6.2: `token = 1*tchar`, used for field names and methods. */
 export const TOKEN: RegExp = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
-/** Upper bound on names reflected from `Access-Control-Request-Headers`. */
+/** Upper bound on the distinct names reflected from `Access-Control-Request-Headers`. */
 const MAX_REQUEST_HEADERS = 64
 
 /**
@@ -24,8 +24,11 @@ export function parseTokenList(value: string): string[] | undefined {
       const item = value.slice(start, i).trim().toLowerCase()
       start = i + 1
       if (item === '') continue
-      if (!TOKEN.test(item) || out.length === MAX_REQUEST_HEADERS) return undefined
-      if (!out.includes(item)) out.push(item)
+      if (!TOKEN.test(item)) return undefined
+      // The cap counts distinct names: a repeat of one already listed is dropped, not counted.
+      if (out.includes(item)) continue
+      if (out.length === MAX_REQUEST_HEADERS) return undefined
+      out.push(item)
     }
   }
   return out.length === 0 ? undefined : out

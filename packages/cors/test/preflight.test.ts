@@ -110,6 +110,23 @@ describe('cors: preflight', () => {
     })
   })
 
+  it('should reflect up to 64 distinct names, however often they repeat', async () => {
+    const names = Array.from({ length: 64 }, (_, i) => `x-${i}`)
+    await withServer({}, async (server) => {
+      // 64 distinct names, then all of them again: still 64, reflected once each.
+      const twice = await preflight(server, A, 'PUT', {
+        'access-control-request-headers': [...names, ...names].join(','),
+      })
+      expect(twice.headers['access-control-allow-headers']).toBe(names.join(', '))
+      // A 65th distinct name is over the cap: no list, and the browser fails the request.
+      const over = await preflight(server, A, 'PUT', {
+        'access-control-request-headers': [...names, 'x-64'].join(','),
+      })
+      expect(over.status).toBe(204)
+      expect(over.headers['access-control-allow-headers']).toBeUndefined()
+    })
+  })
+
   it('should use optionsSuccessStatus, with Content-Length: 0 when it is not 204', async () => {
     await withServer({ optionsSuccessStatus: 200 }, async (server) => {
       const res = await preflight(server, A)
