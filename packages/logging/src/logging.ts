@@ -16,7 +16,7 @@ import {
 } from '@shallot/stack'
 import { bodiless, Entry, type LogLevel, levelOf, sentStatus } from './entry.js'
 import { escapeLine } from './escape.js'
-import { devFormat, errorLine, errorType, FORMATS, jsonFormat } from './formats.js'
+import { clfFormat, devFormat, errorLine, errorType, FORMATS, jsonFormat } from './formats.js'
 import { kEntries, parseTraceparent, REQUEST_ID } from './ids.js'
 import {
   clientThrough,
@@ -112,7 +112,7 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
     while (e !== undefined && e.owner !== owner) e = e.inner
     return e
   }
-  const needs: Needs = { head: false, remote: false, bytes: false }
+  const needs: Needs = { head: false, remote: false, bytes: false, time: false }
   const { trust, immediate, redaction } = o
 
   function remote(req: IncomingMessage, e: Entry): string | undefined {
@@ -131,7 +131,10 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
     if (typeof o.format === 'function') userFormat = o.format
     else if (json) line = jsonFormat(ctx, needs, immediate, levelOf)
     else if (o.format === 'dev') line = devFormat(ctx, needs, o.color)
-    else {
+    else if (o.format === 'combined' || o.format === 'common') {
+      const name = o.format as 'combined' | 'common'
+      line = clfFormat(name, ctx, needs) ?? compileFormat(FORMATS[name], ctx, needs)
+    } else {
       const predefined = Object.hasOwn(FORMATS, o.format)
         ? FORMATS[o.format as keyof typeof FORMATS]
         : undefined
@@ -147,6 +150,7 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
     needs.remote = true
     needs.bytes = true
     needs.head = true
+    needs.time = true
   }
 
   const record = (req: IncomingMessage, res: ServerResponse, e: Entry): AccessRecord =>
@@ -267,7 +271,7 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
     const req = res.req
     const e = entryOf(req)
     if (e === undefined) return
-    e.end = performance.now()
+    if (timed) e.end = performance.now()
     if (countBytes) e.bytes = getBodyBytes(res) ?? 0
     e.aborted = err !== null
     if (o.errors) {
@@ -346,12 +350,13 @@ export function logging(options?: LoggingOptions): LoggingMiddleware {
 
   const { head: hookHead, remote: hookRemote } = needs
   const countBytes = needs.bytes
+  const timed = needs.time
   const errors = o.errors
 
   const middleware = function loggingMiddleware(next: Handler): Handler {
     return function logging(req, res) {
       const slot = req as Slot
-      const e = new Entry(owner, performance.now(), urlOf(req))
+      const e = new Entry(owner, timed ? performance.now() : -1, urlOf(req))
       let first = slot[kEntries]
       if (first === undefined) {
         slot[kEntries] = e

@@ -46,6 +46,8 @@ type Raw = (req: IncomingMessage, res: ServerResponse, e: Entry) => string | und
 export interface Needs {
   /** The time of the head (`:response-time`, `:total-time`). */
   head: boolean
+  /** The arrival and end times (durations); a line that prints none skips the clock. */
+  time: boolean
   /** The remote address (read early: the socket may be gone at the end). */
   remote: boolean
   /** The body bytes of the response (the stack's `countBodyBytes`). */
@@ -136,6 +138,7 @@ export function compileToken(
     case 'response-time': {
       const digits = digitsOf(name, arg)
       needs.head = true
+      needs.time = true
       return trusted((_req, _res, e) =>
         e.head < 0 ? undefined : (e.head - e.start).toFixed(digits)
       )
@@ -143,6 +146,7 @@ export function compileToken(
     case 'total-time': {
       const digits = digitsOf(name, arg)
       needs.head = true
+      needs.time = true
       // morgan prints "-" until the head is written.
       return trusted((_req, _res, e) =>
         e.head < 0 ? undefined : (performance.now() - e.start).toFixed(digits)

@@ -327,6 +327,23 @@ describe('logging: format strings', () => {
     expect(await line({ format: ':method', tokens: { method: () => 'VERB' } })).toBe('VERB')
   })
 
+  it('should let custom tokens replace built-in ones in the predefined formats too', async () => {
+    // combined and common are written out by hand; a token of theirs replaced compiles them.
+    const ua = { 'user-agent': 'curl/8' }
+    const combined = await line(
+      { format: 'combined', tokens: { url: () => '/hidden' } },
+      hello,
+      '/x',
+      ua
+    )
+    expect(combined).toMatch(/^\S+ - - \[[^\]]+\] "GET \/hidden HTTP\/1\.1" 200 5 "-" "curl\/8"$/)
+    const common = await line({ format: 'common', tokens: { 'remote-user': () => 'ann' } })
+    expect(common).toMatch(/^\S+ - ann \[[^\]]+\] "GET \/p HTTP\/1\.1" 200 5$/)
+    // A custom token of another name leaves the predefined line as it is.
+    const plain = await line({ format: 'combined', tokens: { tenant: () => 't' } }, hello, '/x', ua)
+    expect(plain).toMatch(/^\S+ - - \[[^\]]+\] "GET \/x HTTP\/1\.1" 200 5 "-" "curl\/8"$/)
+  })
+
   it('should print - for an empty value, as morgan does', async () => {
     expect(await line({ format: '[:req[x-empty]]' }, hello, '/', { 'x-empty': '' })).toBe('[-]')
   })

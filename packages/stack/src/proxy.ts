@@ -164,22 +164,20 @@ interface Hop {
   host?: string | undefined
 }
 
+/** The client as the socket sees it (no proxy trusted). */
+function direct(ip: string, protocol: 'http' | 'https', host: string | undefined): ClientInfo {
+  return { ip, protocol, secure: protocol === 'https', host, hops: 0 }
+}
+
 function resolveClient(req: IncomingMessage, trust: Trust | undefined): ClientInfo {
   const socket = req.socket
   const peer = unmap(socket.remoteAddress ?? '')
   const socketProto = (socket as TLSSocket).encrypted === true ? 'https' : 'http'
   const hostHeader = req.headers.host
-  const direct = (): ClientInfo => ({
-    ip: peer,
-    protocol: socketProto,
-    secure: socketProto === 'https',
-    host: hostHeader,
-    hops: 0,
-  })
-  if (trust === undefined || !trust.trusts(peer, 0)) return direct()
+  if (trust === undefined || !trust.trusts(peer, 0)) return direct(peer, socketProto, hostHeader)
   const hops =
     trust.header === 'forwarded' ? parseForwarded(req.headers.forwarded) : parseXForwarded(req)
-  if (hops === undefined || hops.length === 0) return direct()
+  if (hops === undefined || hops.length === 0) return direct(peer, socketProto, hostHeader)
   // hops[0] is the one nearest to us (rightmost in the header)
   let ip = peer
   let used = 0
