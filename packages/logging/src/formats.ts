@@ -5,6 +5,7 @@
  * `:remote-addr`, which is `getClient(req).ip`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { formatDecimal } from '@shallot/stack'
 import { clfDate, isoDate } from './clock.js'
 import { bodiless, type Entry, type LogLevel, sentStatus } from './entry.js'
 import { escapeText, jsonString } from './escape.js'
@@ -132,7 +133,7 @@ export function jsonFormat(
       s += ',"status":null,"bytes":null,"duration":null'
     } else {
       const status = sentStatus(res)
-      s += `,"status":${status === undefined ? 'null' : status},"bytes":${bodiless(req, res) ? 0 : e.bytes},"duration":${(e.end - e.start).toFixed(3)}`
+      s += `,"status":${status === undefined ? 'null' : status},"bytes":${bodiless(req, res) ? 0 : e.bytes},"duration":${formatDecimal(e.end - e.start, 3)}`
     }
     s += `,"remoteAddress":${jsonOrNull(ctx.remote(req, e))},"userAgent":${jsonOrNull(req.headers['user-agent'])},"referrer":${jsonOrNull(referrerOf(req, redaction))},"requestId":${e.requestId === undefined ? 'null' : `"${e.requestId}"`},"aborted":${e.aborted}`
     if (e.traceId !== undefined) s += `,"traceId":"${e.traceId}"`

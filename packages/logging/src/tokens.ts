@@ -3,6 +3,7 @@
  * of closures: no eval, no `new Function` (morgan's compiler generates JavaScript).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { formatDecimal } from '@shallot/stack'
 import { clfDate, isoDate, webDate } from './clock.js'
 import { type Entry, sentStatus } from './entry.js'
 import { escapeText } from './escape.js'
@@ -140,7 +141,7 @@ export function compileToken(
       needs.head = true
       needs.time = true
       return trusted((_req, _res, e) =>
-        e.head < 0 ? undefined : (e.head - e.start).toFixed(digits)
+        e.head < 0 ? undefined : formatDecimal(e.head - e.start, digits)
       )
     }
     case 'total-time': {
@@ -149,7 +150,7 @@ export function compileToken(
       needs.time = true
       // morgan prints "-" until the head is written.
       return trusted((_req, _res, e) =>
-        e.head < 0 ? undefined : (performance.now() - e.start).toFixed(digits)
+        e.head < 0 ? undefined : formatDecimal(performance.now() - e.start, digits)
       )
     }
     case 'date': {

@@ -15,6 +15,7 @@ export {
 } from './boundary.js'
 export { countBodyBytes, getBodyBytes } from './bytes.js'
 export { type ConnectMiddleware, type ConnectNext, fromConnect, toConnect } from './connect.js'
+export { formatDecimal } from './decimal.js'
 export { type FinishedListener, type HeadersListener, onFinished, onHeaders } from './hooks.js'
 export { HttpError, type HttpErrorOptions, isHttpError } from './http-error.js'
 export { type KoaContextLike, type KoaMiddleware, type KoaNext, toKoa } from './koa.js'

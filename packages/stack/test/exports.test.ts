@@ -12,6 +12,7 @@ describe('@shallot/stack public API', () => {
         "claimErrorReport",
         "countBodyBytes",
         "defaultOnError",
+        "formatDecimal",
         "fromConnect",
         "getBasePath",
         "getBodyBytes",

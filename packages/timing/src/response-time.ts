@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
-import { type Middleware, onHeaders } from '@shallot/stack'
-import { formatNumber, TOKEN } from './format.js'
+import { formatDecimal, type Middleware, onHeaders } from '@shallot/stack'
+import { TOKEN } from './format.js'
 import { badOption, booleanOption, checkOptionsObject, integerOption } from './options.js'
 
 /** Options of {@link responseTime}. */
@@ -60,7 +60,7 @@ export function resolveResponseTime(
 
 /** @internal Sets the header unless it is there already. */
 export function setResponseTime(res: ServerResponse, o: ResolvedResponseTime, ms: number): void {
-  if (!res.hasHeader(o.key)) res.setHeader(o.header, formatNumber(ms, o.digits) + o.unit)
+  if (!res.hasHeader(o.key)) res.setHeader(o.header, formatDecimal(ms, o.digits) + o.unit)
 }
 
 /**

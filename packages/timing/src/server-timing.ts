@@ -1,6 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { appendVary, getClient, type Handler, type Middleware, onHeaders } from '@shallot/stack'
-import { formatNumber, metric, quote } from './format.js'
+import {
+  appendVary,
+  formatDecimal,
+  getClient,
+  type Handler,
+  type Middleware,
+  onHeaders,
+} from '@shallot/stack'
+import { metric, quote } from './format.js'
 import { badOption, booleanOption, checkOptionsObject, integerOption } from './options.js'
 import { getRecorder, type Mark, peekSpans, Recorder, setRecorder } from './recorder.js'
 import {
@@ -217,7 +224,7 @@ function writeServerTiming(
   const { digits } = o
   const parts: string[] = []
   if (o.total)
-    parts.push(`total;dur=${formatNumber(now - recorder.startTime, digits)}${o.totalDesc}`)
+    parts.push(`total;dur=${formatDecimal(now - recorder.startTime, digits)}${o.totalDesc}`)
   let budget = o.limit
   let dropped = recorder.dropped
   const spans = peekSpans(req)
@@ -229,7 +236,7 @@ function writeServerTiming(
         continue
       }
       budget--
-      parts.push(`${span.metric};dur=${formatNumber((span.next ?? now) - span.start, digits)}`)
+      parts.push(`${span.metric};dur=${formatDecimal((span.next ?? now) - span.start, digits)}`)
     }
   }
   for (const mark of marks as readonly Mark[]) {
