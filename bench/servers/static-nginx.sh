@@ -11,8 +11,15 @@ NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 ROOT="$(node "$HERE/static-fixtures.mjs")"
-# One prefix per port, rewritten on every start: nothing accumulates in the temp dir.
-PREFIX="${TMPDIR:-/tmp}/shallot-bench-nginx-$PORT"
+# One prefix per port, rewritten on every start. nginx is exec'd (no shell left to clean up
+# after it), so each start removes the prefixes of earlier runs: older than 10 minutes and
+# without a live nginx (a prefix being set up right now by a parallel start is never that old).
+TMP="${TMPDIR:-/tmp}"
+while IFS= read -r stale; do
+  pid="$(cat "$stale/nginx.pid" 2>/dev/null || true)"
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then rm -rf "$stale"; fi
+done < <(find "$TMP" -maxdepth 1 -type d -name 'shallot-bench-nginx-*' -mmin +10 2>/dev/null)
+PREFIX="$TMP/shallot-bench-nginx-$PORT"
 mkdir -p "$PREFIX/logs" "$PREFIX/tmp"
 
 cat >"$PREFIX/nginx.conf" <<CONF

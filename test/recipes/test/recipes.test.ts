@@ -36,6 +36,11 @@ const files = existsSync(DOCS)
 const plans = new Map<string, Plan>()
 rmSync(TMP, { recursive: true, force: true })
 mkdirSync(TMP, { recursive: true })
+// What a recipe writes to os.tmpdir() (an access log, say) lands here, removed with the rest
+// on the next run, instead of piling up in the system's temporary directory.
+const SCRATCH = join(TMP, 'tmpdir')
+mkdirSync(SCRATCH)
+process.env.TMPDIR = SCRATCH
 for (const file of files) {
   const plan = planRecipe(readFileSync(join(DOCS, file), 'utf8'))
   plans.set(file, plan)
