@@ -434,7 +434,7 @@ const SCENARIOS = [
   },
   {
     name: 'logging-combined',
-    floor: 'floor-logging',
+    floor: 'floor-logging-id',
     description: '@shallot/logging, `combined` format to a file (request id on)',
     command: nodeServer('logging-shallot-combined.mjs'),
     expectBody: 'hello',
@@ -450,6 +450,7 @@ const SCENARIOS = [
   },
   {
     name: 'logging-json',
+    floor: 'floor-logging-json-id',
     description: '@shallot/logging, `json` lines to a file (request id on)',
     command: nodeServer('logging-shallot-json.mjs'),
     expectBody: 'hello',
@@ -468,6 +469,22 @@ const SCENARIOS = [
       'floor: bare `node:http` writing a `combined` line on `finish`, batched to a file, by hand',
     command: nodeServer('floor-logging.mjs'),
     expectBody: 'hello',
+  },
+  {
+    name: 'floor-logging-id',
+    description:
+      'floor: `floor-logging` plus a request id (`crypto.randomUUID()`) sent as `X-Request-Id`',
+    command: nodeServer('floor-logging-id.mjs'),
+    expectBody: 'hello',
+    expectHeaders: ['x-request-id'],
+  },
+  {
+    name: 'floor-logging-json-id',
+    description:
+      'floor: bare `node:http` writing the `json` line on `finish` by hand (body bytes counted, a request id sent), batched to a file',
+    command: nodeServer('floor-logging-json-id.mjs'),
+    expectBody: 'hello',
+    expectHeaders: ['x-request-id'],
   },
   {
     name: 'session-none',
