@@ -283,7 +283,11 @@ describe('credentialed CORS with a session cookie', () => {
         expect(simple).toMatchObject({ ok: false, error: 'TypeError' })
         expect(preflighted).toMatchObject({ ok: false, error: 'TypeError' })
 
-        const log = await settled(apiServer.log)
+        // Only the two paths this test asks for: a fresh server can still receive strays from
+        // another process's client polling whoever had its port before (seen once in CI).
+        const log = (await settled(apiServer.log)).filter(
+          (e) => pathOf(e) === '/count' || pathOf(e) === '/item/refused'
+        )
         // The simple GET reached the application and was answered with 200 and a body,
         // without any CORS header but `Vary: Origin`.
         const get = log.filter((e) => e.method === 'GET')
@@ -344,7 +348,7 @@ describe('preflight cache', () => {
         const [second] = await fetchInPage(tab, [put(url)])
         expect(second).toMatchObject({ ok: true, status: 200 })
 
-        const log = await settled(apiServer.log)
+        const log = (await settled(apiServer.log)).filter((e) => pathOf(e) === '/item/cached')
         const options = log.filter((e) => e.method === 'OPTIONS')
         const puts = log.filter((e) => e.method === 'PUT')
         expect(puts).toHaveLength(2)
@@ -385,7 +389,7 @@ describe('preflight cache', () => {
         const url = `${apiServer.url}/item/uncached`
         const results = await fetchInPage(tab, [put(url), put(url)])
         expect(statuses(results)).toEqual([200, 200])
-        const log = await settled(apiServer.log)
+        const log = (await settled(apiServer.log)).filter((e) => pathOf(e) === '/item/uncached')
         const options = log.filter((e) => e.method === 'OPTIONS')
         expect(options).toHaveLength(2)
         expect(log.filter((e) => e.method === 'PUT')).toHaveLength(2)

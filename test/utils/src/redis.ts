@@ -1,19 +1,46 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-/** A free TCP port on 127.0.0.1: listen on port 0, read it, close. */
-export async function freePort(): Promise<number> {
+/** The first port of the range the OS picks from for `listen(0)` and outgoing connections. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]
+    )
+    return Number.isInteger(low) && low > 10_100 ? low : 32_768
+  } catch {
+    return 32_768
+  }
+}
+
+/** Whether `port` can be listened on at 127.0.0.1 right now. */
+async function canListen(port: number): Promise<boolean> {
   const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => resolve(true))
+  })
+  if (ok) await new Promise<void>((resolve) => server.close(() => resolve()))
+  return ok
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for a server another process will start. It is taken below
+ * the OS's ephemeral range: between this check and that process's listen, no other test's
+ * `listen(0)` or outgoing connection can take it, which a port from `listen(0)` cannot
+ * promise when tests run in parallel.
+ */
+export async function freePort(): Promise<number> {
+  const high = ephemeralLow()
+  for (let i = 0; i < 100; i++) {
+    const port = 10_000 + Math.floor(Math.random() * (high - 10_000))
+    if (await canListen(port)) return port
+  }
+  throw new Error(`[test-utils] freePort: no free port found in 10000-${high - 1}`)
 }
 
 /** Resolves once the server at `port` answers PING with PONG, or rejects after `ms`. */
