@@ -153,16 +153,11 @@ export function renderReport(r) {
       '| scenario | floor | req/s vs node:http (scenario, floor) | CPU/req over node:http (scenario, floor) | server CPU µs/req beyond the floor |'
     )
     out.push('| --- | --- | ---: | ---: | ---: |')
-    /** @param {string} name */
-    const cpuOf = (name) =>
-      rows.find((row) => row.scenario === name)?.serverCpuUsPerReqMedian ?? null
     for (const f of floors) {
-      const a = cpuOf(f.scenario)
-      const b = cpuOf(f.floor)
-      const beyond = a !== null && b !== null ? a - b : null
+      const beyond = f.beyondUs
       out.push(
         `| ${f.scenario} | ${f.floor} | ${pct(f.ratio)}, ${pct(f.floorRatio)} | ` +
-          `${pct(f.mine.cpu)}, ${pct(f.theirs.cpu)} | ${beyond === null ? 'n/a' : `${beyond >= 0 ? '+' : ''}${beyond.toFixed(2)}`} |`
+          `${pct(f.cpuOverhead)}, ${pct(f.floorCpuOverhead)} | ${beyond === null ? 'n/a' : `${beyond >= 0 ? '+' : ''}${beyond.toFixed(2)}`} |`
       )
     }
     out.push('')

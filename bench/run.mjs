@@ -1844,16 +1844,19 @@ function summarize(scenarios, runs) {
     .filter((s) => s.floor !== undefined && names.has(s.floor))
     .map((s) => {
       const floor = /** @type {string} */ (s.floor)
-      const mine = overheads(runs, s.name, baselineOf(s.name))
-      const theirs = overheads(runs, floor, baselineOf(floor))
+      const mine = rows.find((r) => r.scenario === s.name)
+      const theirs = rows.find((r) => r.scenario === floor)
+      const a = mine?.serverCpuUsPerReqMedian ?? null
+      const b = theirs?.serverCpuUsPerReqMedian ?? null
       return {
         scenario: s.name,
         floor,
-        ratio: rows.find((r) => r.scenario === s.name)?.vsNative.rpsMedian ?? null,
-        floorRatio: rows.find((r) => r.scenario === floor)?.vsNative.rpsMedian ?? null,
-        mine,
-        theirs,
-        beyond: mine.cpu !== null && theirs.cpu !== null ? mine.cpu - theirs.cpu : null,
+        ratio: mine?.vsNative.rpsMedian ?? null,
+        floorRatio: theirs?.vsNative.rpsMedian ?? null,
+        cpuOverhead: overheads(runs, s.name, baselineOf(s.name)).cpu,
+        floorCpuOverhead: overheads(runs, floor, baselineOf(floor)).cpu,
+        // server CPU µs per request the scenario spends beyond its floor
+        beyondUs: a !== null && b !== null ? a - b : null,
       }
     })
   return { rows, comparisons, goals, costs, floors }

@@ -16,7 +16,10 @@ export class Entry {
   inner: Entry | undefined = undefined
   requestId: string | undefined = undefined
   traceId: string | undefined = undefined
-  /** performance.now() at arrival, at the head, at the end (-1: not yet, or not measured: a line that prints no time skips the clock). */
+  /**
+   * performance.now() at arrival, at the head, at the end; -1: not yet, or not measured (a
+   * line that prints no time skips the clock).
+   */
   readonly start: number
   head = -1
   end = -1
